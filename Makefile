@@ -1,0 +1,49 @@
+# Every target installs what it needs into .venv/ on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+ARGS ?=
+
+.PHONY: setup course test unit nbval lab bench notebooks clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+## course: run every notebook in order (fast mode) into runs/<timestamp>/ with summary.md
+course: $(STAMP)
+	$(PY) -m lmk.course $(ARGS)
+
+## test: unit tests, then every notebook under nbval (the CI command)
+test: unit nbval
+
+unit: $(STAMP)
+	MPLBACKEND=Agg $(PY) -m pytest tests -q
+
+nbval: $(STAMP)
+	$(PY) -m pytest -q --nbval-lax --nbval-current-env \
+		--nbval-sanitize-with notebooks/nbval.cfg -p no:cacheprovider notebooks/
+
+## lab: open the course in JupyterLab
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+## bench: speed and memory figures (python -m lmk.bench)
+bench: $(STAMP)
+	$(PY) -m lmk.bench $(ARGS)
+
+## notebooks: re-execute the committed notebooks in place (fast mode)
+notebooks: $(STAMP)
+	cd notebooks && for nb in $(notdir $(NOTEBOOKS)); do \
+		../$(PY) -m papermill -k python3 --cwd . "$$nb" "$$nb" || exit 1; done
+
+clean:
+	rm -rf runs .pytest_cache

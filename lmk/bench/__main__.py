@@ -1,0 +1,56 @@
+"""Command line of the benchmarks; see :mod:`lmk.bench`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import sys
+import time
+
+import torch
+
+from . import TOPICS
+
+
+def _format(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return str(value)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lmk.bench", description=__doc__)
+    parser.add_argument("--json", action="store_true",
+                        help="also print one flat JSON object of all figures as the last line")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (smoke test)")
+    parser.add_argument("--only", action="append", choices=TOPICS, help="run only this topic")
+    args = parser.parse_args(argv)
+
+    print(f"lmk.bench  python {platform.python_version()}  torch {torch.__version__}  "
+          f"{platform.machine()}  threads {torch.get_num_threads()}")
+    figures: dict[str, float] = {}
+    for topic in args.only or TOPICS:
+        try:
+            module = importlib.import_module(f"lmk.bench.{topic}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"lmk.bench.{topic}":
+                print(f"\n[{topic}] not available")
+                continue
+            raise
+        start = time.perf_counter()
+        results = module.run(quick=args.quick)
+        labels = module.describe()
+        print(f"\n[{topic}]  ({time.perf_counter() - start:.1f} s)")
+        width = max((len(labels.get(k, k)) for k in results), default=10)
+        for key, value in results.items():
+            print(f"  {labels.get(key, key):<{width}}  {_format(value):>14}   ({key})")
+        figures.update(results)
+    if args.json:
+        print(json.dumps(figures, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

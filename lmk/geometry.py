@@ -1,0 +1,179 @@
+"""Coordinates, resolution changes and 2D transforms of landmark sets.
+
+The coordinate convention of the whole project::
+
+      x = -0.5   0    0.5   1    1.5
+           |-----+-----|-----+-----|
+           | pixel 0   | pixel 1   |      pixel i covers [i - 0.5, i + 0.5];
+           |-----+-----|-----+-----|      its centre is the integer i.
+
+Changing resolution by a factor ``s`` keeps pixel *edges* aligned, so the point ``x`` maps to
+``(x + 0.5) * s - 0.5`` (:func:`rescale_points`). Nothing else in ``lmk`` reimplements this.
+OpenCV's ``warpAffine`` and ``resize`` use the same pixel-centre convention.
+
+Affine transforms are ``(..., 2, 3)`` matrices ``M`` acting as ``p' = M[:, :2] @ p + M[:, 2]``.
+All functions accept numpy arrays or torch tensors and return the kind they were given.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._backend import from_torch, to_torch
+
+
+def _check_points(points: torch.Tensor, name: str = "points") -> None:
+    if points.ndim < 1 or points.shape[-1] != 2:
+        raise ValueError(f"{name} must have shape (..., 2) of (x, y), got {tuple(points.shape)}")
+
+
+def _float(t: torch.Tensor) -> torch.Tensor:
+    return t if t.is_floating_point() else t.to(torch.float64)
+
+
+def rescale_points(points, scale):
+    """Map points to an image resized by ``scale``: ``x -> (x + 0.5) * s - 0.5``.
+
+    Args:
+        points: ``(..., 2)`` pixel coordinates ``(x, y)`` (centre of pixel ``i`` at ``i``).
+        scale: a scalar, or ``(sx, sy)`` for different factors along x and y.
+    Returns:
+        Points of the same shape and kind. ``rescale_points(p, 1 / s)`` is the inverse.
+    """
+    p, was_numpy = to_torch(points)
+    p = _float(p)
+    _check_points(p)
+    s, _ = to_torch(scale)
+    s = s.to(p)
+    if s.numel() not in (1, 2) or (s.numel() == 2 and s.ndim != 1):
+        raise ValueError(f"scale must be a scalar or (sx, sy), got shape {tuple(s.shape)}")
+    if not torch.all(s > 0):
+        raise ValueError(f"scale must be positive, got {s.tolist()}")
+    return from_torch((p + 0.5) * s - 0.5, was_numpy)
+
+
+def resize_points(points, src_size, dst_size):
+    """Map points from an image of ``src_size = (H, W)`` to one of ``dst_size = (H', W')``."""
+    (sh, sw), (dh, dw) = src_size, dst_size
+    if min(sh, sw, dh, dw) <= 0:
+        raise ValueError(f"sizes must be positive (H, W), got {src_size} -> {dst_size}")
+    return rescale_points(points, (dw / sw, dh / sh))
+
+
+def apply_affine(points, matrix):
+    """Apply ``(..., 2, 3)`` affine matrices to ``(..., N, 2)`` points (broadcast over ``...``)."""
+    p, was_numpy = to_torch(points)
+    m, _ = to_torch(matrix)
+    p = _float(p)
+    _check_points(p)
+    if m.shape[-2:] != (2, 3):
+        raise ValueError(f"matrix must have shape (..., 2, 3), got {tuple(m.shape)}")
+    m = m.to(p)
+    if p.ndim == 1:
+        return from_torch(m[..., :2] @ p + m[..., 2], was_numpy)
+    out = p @ m[..., :2].transpose(-1, -2) + m[..., None, :, 2]
+    return from_torch(out, was_numpy)
+
+
+def _to_3x3(m: torch.Tensor) -> torch.Tensor:
+    bottom = torch.zeros(*m.shape[:-2], 1, 3, dtype=m.dtype, device=m.device)
+    bottom[..., 0, 2] = 1
+    return torch.cat([m, bottom], dim=-2)
+
+
+def invert_affine(matrix):
+    """Inverse of ``(..., 2, 3)`` affine matrices; a singular matrix raises ``ValueError``."""
+    m, was_numpy = to_torch(matrix)
+    m = _float(m)
+    if m.shape[-2:] != (2, 3):
+        raise ValueError(f"matrix must have shape (..., 2, 3), got {tuple(m.shape)}")
+    det = torch.linalg.det(m[..., :2])
+    if torch.any(det.abs() < 1e-12):
+        raise ValueError("affine matrix is singular (determinant ~ 0) and cannot be inverted")
+    return from_torch(torch.linalg.inv(_to_3x3(m))[..., :2, :], was_numpy)
+
+
+def compose_affine(a, b):
+    """The transform "``a`` after ``b``": ``apply(compose(a, b), p) == apply(a, apply(b, p))``."""
+    ta, was_numpy = to_torch(a)
+    tb, _ = to_torch(b)
+    ta = _float(ta)
+    out = _to_3x3(ta) @ _to_3x3(tb.to(ta))
+    return from_torch(out[..., :2, :], was_numpy)
+
+
+def similarity_transform(src, dst, weights=None):
+    """Least-squares similarity (rotation, uniform scale, translation) mapping ``src`` to ``dst``.
+
+    Umeyama (1991): centre both point sets, take the SVD of their covariance
+    ``Sigma = dst_c^T src_c / n = U D V^T``; rotation ``R = U S V^T`` with ``S = diag(1, det)``
+    guarding against reflections, scale ``c = tr(D S) / var(src)``, ``t = mu_dst - c R mu_src``.
+
+    Args:
+        src, dst: ``(..., N, 2)`` corresponding points, N >= 2.
+        weights: optional ``(..., N)`` non-negative weights.
+    Returns:
+        ``(..., 2, 3)`` matrices with ``apply_affine(src, M) ~= dst``.
+    """
+    s, was_numpy = to_torch(src)
+    d, _ = to_torch(dst)
+    s = _float(s)
+    d = d.to(s)
+    _check_points(s, "src")
+    _check_points(d, "dst")
+    if s.shape != d.shape or s.shape[-2] < 2:
+        raise ValueError(f"src and dst must have the same shape (..., N >= 2, 2), "
+                         f"got {tuple(s.shape)} and {tuple(d.shape)}")
+    if not (torch.isfinite(s).all() and torch.isfinite(d).all()):
+        raise ValueError("src and dst must be finite (found NaN or inf)")
+    if weights is None:
+        w = torch.ones(s.shape[:-1], dtype=s.dtype, device=s.device)
+    else:
+        w, _ = to_torch(weights)
+        w = w.to(s)
+    w = w / w.sum(-1, keepdim=True)
+    mu_s = (w[..., None] * s).sum(-2)
+    mu_d = (w[..., None] * d).sum(-2)
+    sc, dc = s - mu_s[..., None, :], d - mu_d[..., None, :]
+    var_s = (w * (sc ** 2).sum(-1)).sum(-1)
+    if torch.any(var_s < 1e-12):
+        raise ValueError("src points are all identical: a similarity transform is undefined")
+    cov = (dc * w[..., None]).transpose(-1, -2) @ sc
+    u, sv, vt = torch.linalg.svd(cov)
+    sign = torch.sign(torch.linalg.det(u @ vt))
+    sign = torch.where(sign == 0, torch.ones_like(sign), sign)
+    diag = torch.stack([torch.ones_like(sign), sign], dim=-1)
+    rot = u @ torch.diag_embed(diag) @ vt
+    scale = (sv * diag).sum(-1) / var_s
+    lin = scale[..., None, None] * rot
+    t = mu_d - (lin @ mu_s[..., None])[..., 0]
+    return from_torch(torch.cat([lin, t[..., None]], dim=-1), was_numpy)
+
+
+def affine_transform(src, dst):
+    """Least-squares general affine transform mapping ``src`` to ``dst`` (``(..., N >= 3, 2)``)."""
+    s, was_numpy = to_torch(src)
+    d, _ = to_torch(dst)
+    s = _float(s)
+    d = d.to(s)
+    _check_points(s, "src")
+    if s.shape != d.shape or s.shape[-2] < 3:
+        raise ValueError(f"src and dst must have the same shape (..., N >= 3, 2), "
+                         f"got {tuple(s.shape)} and {tuple(d.shape)}")
+    ones = torch.ones(*s.shape[:-1], 1, dtype=s.dtype, device=s.device)
+    a = torch.cat([s, ones], dim=-1)  # (..., N, 3)
+    sol = torch.linalg.lstsq(a, d).solution  # (..., 3, 2)
+    return from_torch(sol.transpose(-1, -2), was_numpy)
+
+
+def rotation_matrix(angle_deg, center=(0.0, 0.0), scale=1.0):
+    """``(2, 3)`` similarity rotating by ``angle_deg`` (counter-clockwise on screen, y down)
+    and scaling by ``scale`` about ``center`` ``(x, y)``; same matrix as
+    ``cv2.getRotationMatrix2D``."""
+    a = torch.deg2rad(torch.as_tensor(angle_deg, dtype=torch.float64))
+    c, s = torch.cos(a) * scale, torch.sin(a) * scale
+    cx, cy = float(center[0]), float(center[1])
+    return torch.stack([
+        torch.stack([c, s, (1 - c) * cx - s * cy]),
+        torch.stack([-s, c, s * cx + (1 - c) * cy]),
+    ]).numpy()

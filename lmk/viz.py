@@ -1,0 +1,68 @@
+"""Plotting helpers shared by the notebooks (matplotlib only)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layouts import LAYOUT_68, Layout
+
+
+def _numpy(x):
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def draw_landmarks(ax, image=None, landmarks=None, *, layout: Layout | None = LAYOUT_68,
+                   color="lime", size=8, label=None, connect=True, **kwargs):
+    """Show ``image`` (H, W[, 3]) and ``landmarks`` (N, 2) on ``ax`` in pixel coordinates.
+
+    ``imshow`` places pixel ``i`` centred on ``i`` (extent ``[-0.5, W - 0.5]``), which is the
+    project's convention, so points need no shift. With ``connect`` and a layout, the points of
+    each group are joined by lines.
+    """
+    if image is not None:
+        img = _numpy(image)
+        if img.ndim == 3 and img.shape[0] in (1, 3) and img.shape[-1] not in (1, 3):
+            img = img.transpose(1, 2, 0)
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, interpolation="nearest")
+    if landmarks is not None:
+        pts = _numpy(landmarks).reshape(-1, 2)
+        if connect and layout is not None and len(pts) == layout.num_points:
+            for idx in layout.groups.values():
+                ax.plot(pts[idx, 0], pts[idx, 1], "-", color=color, lw=0.6, alpha=0.7)
+        ax.scatter(pts[:, 0], pts[:, 1], s=size, c=color, label=label, **kwargs)
+    ax.set_axis_off()
+    return ax
+
+
+def plot_ced(ax, nmes: dict, threshold: float = 0.08, steps: int = 200):
+    """Cumulative error distribution of per-image NMEs, one curve per entry of ``nmes``.
+
+    Args:
+        nmes: ``{label: (M,) per-image NMEs as fractions}``.
+    """
+    grid = np.linspace(0.0, threshold, steps)
+    for label, values in nmes.items():
+        v = np.sort(_numpy(values).ravel())
+        frac = np.searchsorted(v, grid, side="right") / max(len(v), 1)
+        ax.plot(100 * grid, frac, label=label)
+    ax.set_xlabel("NME (%)")
+    ax.set_ylabel("fraction of images")
+    ax.set_xlim(0, 100 * threshold)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return ax
+
+
+def show_heatmap(ax, heatmap, point=None, title=None):
+    """Show one ``(H, W)`` heatmap with an optional ``(x, y)`` marker."""
+    ax.imshow(_numpy(heatmap), cmap="magma", interpolation="nearest")
+    if point is not None:
+        p = _numpy(point)
+        ax.plot(p[0], p[1], "c+", ms=12, mew=2)
+    if title:
+        ax.set_title(title)
+    ax.set_axis_off()
+    return ax
