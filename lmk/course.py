@@ -178,8 +178,9 @@ def run_course(params: dict, only=None, out_dir=None, notebooks_dir=None, log=pr
                                        progress_bar=False)
         except PapermillExecutionError as exc:
             _write_summary(run_dir, records, timings, failed=(path.stem, exc))
-            raise RuntimeError(f"notebook {path.name} failed in cell {exc.exec_count} "
+            raise RuntimeError(f"notebook {path.name} failed in cell [{exc.exec_count}] "
                                f"(executed copy: {run_dir / path.name}):\n"
+                               f"{_failing_source(run_dir / path.name)}"
                                f"{exc.ename}: {exc.evalue}") from None
         timings[path.stem] = time.perf_counter() - start
         log(f"[{path.stem}] done in {timings[path.stem]:.1f} s")
@@ -191,6 +192,21 @@ def run_course(params: dict, only=None, out_dir=None, notebooks_dir=None, log=pr
     _write_summary(run_dir, records, timings)
     log(f"summary: {run_dir / 'summary.md'}")
     return run_dir
+
+
+def _failing_source(executed: Path, lines: int = 6) -> str:
+    """The first lines of the cell whose output is an error, indented, or ''."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(executed, as_version=4)
+    except Exception:
+        return ""
+    for cell in nb.cells:
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            src = cell.source.splitlines()[:lines]
+            return "".join(f"    {line}\n" for line in src)
+    return ""
 
 
 def _write_summary(run_dir: Path, records, timings, failed=None) -> None:
