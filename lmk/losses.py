@@ -1,0 +1,234 @@
+"""Training losses for heatmaps, 1D marginal heatmaps and coordinates.
+
+Every loss here is a plain function of tensors that first computes **one value per image**
+and then reduces over the batch: ``reduction="mean"`` (default) averages the per-image values,
+``"sum"`` adds them, ``"none"`` returns them as a ``(B,)`` tensor. The per-image value is
+stated in each docstring, so the numbers can be checked by hand.
+
+The small ``nn.Module`` wrappers at the end (:class:`HeatmapLoss`, :class:`MarginalLoss`,
+:class:`CoordinateLoss`) adapt these functions to the training loop's contract
+``loss_fn(outputs, batch) -> scalar``: they encode the targets from ``batch["landmarks"]``
+(input pixels) with a codec on the fly, so datasets never need to store heatmaps.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .layouts import LAYOUT_68, Layout
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(per_image: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "mean":
+        return per_image.mean()
+    if reduction == "sum":
+        return per_image.sum()
+    if reduction == "none":
+        return per_image
+    raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def _check_pair(pred: torch.Tensor, target: torch.Tensor, names: tuple[str, str],
+                min_ndim: int, shape_doc: str) -> None:
+    for name, t in zip(names, (pred, target)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor {shape_doc}, got {type(t).__name__}")
+        if t.ndim < min_ndim:
+            raise ValueError(f"{name} must have shape {shape_doc}, got {tuple(t.shape)}")
+    if pred.shape != target.shape:
+        raise ValueError(f"{names[0]} and {names[1]} must have the same shape {shape_doc}, "
+                         f"got {tuple(pred.shape)} and {tuple(target.shape)}")
+
+
+def _check_points(pred: torch.Tensor, gt: torch.Tensor) -> None:
+    _check_pair(pred, gt, ("pred", "gt"), 3, "(B, N, 2)")
+    if pred.ndim != 3 or pred.shape[-1] != 2:
+        raise ValueError(f"pred and gt must have shape (B, N, 2), got {tuple(pred.shape)}")
+
+
+def _check_weights(weights, shape: tuple[int, int]) -> torch.Tensor | None:
+    if weights is None:
+        return None
+    if tuple(weights.shape) != tuple(shape):
+        raise ValueError(f"weights must have shape (B, N) = {tuple(shape)}, got {tuple(weights.shape)}")
+    return weights
+
+
+# ------------------------------------------------------------------------------ heatmaps
+def heatmap_mse(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None,
+                reduction: str = "mean") -> torch.Tensor:
+    """Mean squared error between 2D heatmaps (the usual heatmap-regression loss).
+
+    Per image: ``mean over n, y, x of w_n * (H_n(x, y) - H*_n(x, y))^2``, so with the default
+    ``reduction="mean"`` this equals ``torch.nn.functional.mse_loss`` when no weights are given.
+
+    Args:
+        pred: ``(B, N, H, W)`` predicted heatmaps.
+        target: ``(B, N, H, W)`` target heatmaps (e.g. ``lmk.codecs.gaussian_heatmaps``).
+        weights: optional ``(B, N)`` per-landmark weights (e.g. 0 for an invisible point).
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` over the batch.
+    """
+    _check_pair(pred, target, ("pred", "target"), 4, "(B, N, H, W)")
+    w = _check_weights(weights, pred.shape[:2])
+    per_landmark = (pred - target).pow(2).mean(dim=(-2, -1))          # (B, N)
+    if w is not None:
+        per_landmark = per_landmark * w
+    return _reduce(per_landmark.mean(dim=1), reduction)
+
+
+def marginal_loss(hx: torch.Tensor, hy: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor,
+                  weights: torch.Tensor | None = None, reduction: str = "mean") -> torch.Tensor:
+    """Yin et al. (2020), Eq. 11: squared L2 distance of the 1D heatmaps on both axes.
+
+    Per image: ``sum_n w_n * (||h^x_n - h^x*_n||_2^2 + ||h^y_n - h^y*_n||_2^2)``, a *sum* over
+    landmarks and positions exactly as in Eq. 11 (not a mean: its size grows with N and L, which
+    Adam's per-parameter scaling largely absorbs). The targets are the marginals of the 2D
+    Gaussian (Eq. 12, ``lmk.codecs.gaussian_marginals``).
+
+    Args:
+        hx, hy: ``(B, N, Lx)`` and ``(B, N, Ly)`` predicted 1D heatmaps on the x and y axes.
+        tx, ty: targets of the same shapes.
+        weights: optional ``(B, N)`` per-landmark weights.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` over the batch.
+    """
+    _check_pair(hx, tx, ("hx", "tx"), 3, "(B, N, Lx)")
+    _check_pair(hy, ty, ("hy", "ty"), 3, "(B, N, Ly)")
+    if hx.shape[:-1] != hy.shape[:-1]:
+        raise ValueError(f"hx and hy must share (B, N), got {tuple(hx.shape)} and {tuple(hy.shape)}")
+    w = _check_weights(weights, hx.shape[:2])
+    per_landmark = (hx - tx).pow(2).sum(dim=-1) + (hy - ty).pow(2).sum(dim=-1)   # (B, N)
+    if w is not None:
+        per_landmark = per_landmark * w
+    return _reduce(per_landmark.sum(dim=1), reduction)
+
+
+# --------------------------------------------------------------------------- coordinates
+def inter_ocular_distance(landmarks: torch.Tensor, layout: Layout = LAYOUT_68) -> torch.Tensor:
+    """Distance between the outer eye corners of ``layout`` (36 and 45 for 68 points).
+
+    Args:
+        landmarks: ``(B, N, 2)`` ground-truth landmarks.
+    Returns:
+        ``(B,)`` distances in the landmarks' pixel units.
+    """
+    if landmarks.ndim != 3 or landmarks.shape[-1] != 2 or landmarks.shape[1] != layout.num_points:
+        raise ValueError(f"landmarks must have shape (B, {layout.num_points}, 2) for layout "
+                         f"{layout.name!r}, got {tuple(landmarks.shape)}")
+    i, j = layout.outer_eye_corners
+    return torch.linalg.vector_norm(landmarks[:, i] - landmarks[:, j], dim=-1)
+
+
+def iod_l2_loss(pred: torch.Tensor, gt: torch.Tensor, iod: torch.Tensor | None = None,
+                layout: Layout = LAYOUT_68, reduction: str = "mean") -> torch.Tensor:
+    """Yan et al. (2020), Eq. 1: squared error of the shape divided by the inter-ocular distance.
+
+    Per image: ``||S_gt - S_pred||_2^2 / d = sum_n ((x_n - x*_n)^2 + (y_n - y*_n)^2) / d``.
+    Note that Eq. 1 divides by ``d``, not ``d^2``: the loss is in pixels, and a face twice as
+    large weighs twice as much (an image with ``d = 0`` raises, it cannot be normalised).
+
+    Args:
+        pred, gt: ``(B, N, 2)`` landmarks in pixels.
+        iod: optional ``(B,)`` distances; by default computed from ``gt`` with ``layout``.
+        layout: the layout that names the outer eye corners.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` over the batch.
+    """
+    _check_points(pred, gt)
+    d = inter_ocular_distance(gt, layout) if iod is None else iod
+    if tuple(d.shape) != (pred.shape[0],):
+        raise ValueError(f"iod must have shape (B,) = ({pred.shape[0]},), got {tuple(d.shape)}")
+    if not torch.all(d > 0):
+        raise ValueError(f"inter-ocular distance must be positive, got {d.detach().cpu().tolist()}")
+    per_image = (pred - gt).pow(2).sum(dim=(-2, -1)) / d
+    return _reduce(per_image, reduction)
+
+
+def l2_loss(pred: torch.Tensor, gt: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Yan et al. (2020), Sec. 4.2, the "standard L2": squared Euclidean error of the shape.
+
+    Per image: ``sum_n ((x_n - x*_n)^2 + (y_n - y*_n)^2)`` in pixels squared.
+
+    Args:
+        pred, gt: ``(B, N, 2)`` landmarks (any consistent unit).
+    """
+    _check_points(pred, gt)
+    return _reduce((pred - gt).pow(2).sum(dim=(-2, -1)), reduction)
+
+
+def l1_loss(pred: torch.Tensor, gt: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Yan et al. (2020), Sec. 4.2: L1 error of the shape, which weighs small errors more than L2.
+
+    Per image: ``sum_n (|x_n - x*_n| + |y_n - y*_n|)``.
+
+    Args:
+        pred, gt: ``(B, N, 2)`` landmarks (any consistent unit).
+    """
+    _check_points(pred, gt)
+    return _reduce((pred - gt).abs().sum(dim=(-2, -1)), reduction)
+
+
+# ------------------------------------------------------- wrappers for lmk.train.fit
+def _encode(codec, landmarks: torch.Tensor):
+    """Encode targets with ``codec`` on the landmarks' device, without gradients."""
+    with torch.no_grad():
+        return codec.encode(landmarks)
+
+
+class HeatmapLoss(nn.Module):
+    """``loss_fn(heatmaps, batch)``: :func:`heatmap_mse` against ``codec.encode(batch["landmarks"])``.
+
+    Args:
+        codec: a 2D heatmap codec (``lmk.codecs.HeatmapCodec``) whose ``encode`` maps ``(B, N, 2)``
+            input-pixel landmarks to ``(B, N, H, W)`` heatmaps.
+        scale: constant factor on the loss (heatmap MSE values are small; Adam does not mind).
+    """
+
+    def __init__(self, codec, scale: float = 1.0):
+        super().__init__()
+        self.codec, self.scale = codec, float(scale)
+
+    def forward(self, outputs: torch.Tensor, batch: dict) -> torch.Tensor:
+        target = _encode(self.codec, batch["landmarks"]).to(outputs)
+        return self.scale * heatmap_mse(outputs, target)
+
+
+class MarginalLoss(nn.Module):
+    """``loss_fn((hx, hy), batch)``: Yin Eq. 11 against the encoded marginals (Eq. 12).
+
+    Args:
+        codec: a 1D marginal codec (``lmk.codecs.MarginalCodec``) whose ``encode`` maps
+            ``(B, N, 2)`` input-pixel landmarks to ``(hx, hy)``.
+    """
+
+    def __init__(self, codec):
+        super().__init__()
+        self.codec = codec
+
+    def forward(self, outputs, batch: dict) -> torch.Tensor:
+        hx, hy = outputs
+        tx, ty = _encode(self.codec, batch["landmarks"])
+        return marginal_loss(hx, hy, tx.to(hx), ty.to(hy))
+
+
+class CoordinateLoss(nn.Module):
+    """``loss_fn(coords, batch)`` for regression heads, in input pixels.
+
+    Args:
+        kind: ``"iod_l2"`` (Yan Eq. 1), ``"l2"`` or ``"l1"``.
+        decode: optional function mapping the model outputs to ``(B, N, 2)`` input pixels
+            (e.g. a coordinate codec's ``decode``); identity by default.
+    """
+
+    KINDS = {"iod_l2": iod_l2_loss, "l2": l2_loss, "l1": l1_loss}
+
+    def __init__(self, kind: str = "iod_l2", decode=None):
+        super().__init__()
+        if kind not in self.KINDS:
+            raise ValueError(f"kind must be one of {tuple(self.KINDS)}, got {kind!r}")
+        self.kind, self.decode = kind, decode
+
+    def forward(self, outputs: torch.Tensor, batch: dict) -> torch.Tensor:
+        pred = outputs if self.decode is None else self.decode(outputs)
+        return self.KINDS[self.kind](pred, batch["landmarks"].to(pred))
