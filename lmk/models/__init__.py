@@ -1,0 +1,17 @@
+"""Models: backbones, heads and the paper models.
+
+* :func:`mobilenet_v2`, :func:`resnet`: backbones returning ``{stride: features}``.
+* :class:`UpsampleHead`: Earp et al. (2021) S/D upsampling strategies (``"SDSD"``).
+* :class:`HeatmapModel`: Earp's whole model, images -> 2D heatmaps.
+* :class:`MarginalDetector`: Yin et al. (2020) 1D heatmap detector with co-attention.
+* :class:`RegressionModel`: global pooling + FC coordinate regression baseline.
+"""
+
+from .backbones import MobileNetV2, ResNet, build_backbone, mobilenet_v2, resnet
+from .heads import UpsampleHead, check_strategy
+from .heatmap import HeatmapModel
+from .marginal import CoAttention, MarginalDetector
+from .regression import RegressionModel
+
+__all__ = ["MobileNetV2", "ResNet", "build_backbone", "mobilenet_v2", "resnet", "UpsampleHead",
+           "check_strategy", "HeatmapModel", "CoAttention", "MarginalDetector", "RegressionModel"]
