@@ -1,1 +1,9 @@
 """Data: the synthetic face world, real-format readers and writers, datasets and transforms."""
+
+# Real formats, datasets and transforms.
+from .errors import AnnotationError
+from .formats import (AnnotationSet, JD106Folder, PtsFolder, WFLWAnnotations, find_image,
+                      read_image, read_jd106, read_pts, read_wflw, read_300vw, write_image,
+                      write_jd106, write_pts, write_wflw, write_300vw)
+from .transforms import Augment
+from .dataset import LandmarkDataset, open_dataset, open_source, to_original

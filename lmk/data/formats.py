@@ -1,0 +1,466 @@
+"""Readers and writers of the real landmark formats: 300W ``.pts``, WFLW, JD-landmark, 300VW.
+
+Every reader returns landmarks in the project's convention (pixel centre at the integer, the
+top-left pixel centre at ``(0, 0)``) and raises :class:`~lmk.data.AnnotationError`, naming the
+file and line, on anything malformed. The formats:
+
+* **300W / iBUG ``.pts``** (Sagonas et al., 2016), image beside it with the same stem::
+
+      version: 1
+      n_points:  68
+      {
+      x y          <- one line per point, 1-based: the top-left pixel centre is (1, 1)
+      }
+
+* **WFLW** (Wu et al., 2018): one text line per face, 207 whitespace-separated fields:
+  98 ``x y`` pairs, the box ``x_min y_min x_max y_max``, six 0/1 attributes (pose, expression,
+  illumination, make-up, occlusion, blur) and the image path relative to ``WFLW_images/``.
+  Coordinates are used as given (0-based).
+* **JD-landmark** (Liu et al., 2019): one file per image (``NAME.jpg.txt``), the first line is
+  the point count ``106``, then one ``x y`` line per point, 0-based.
+* **300VW** (Shen et al., 2015): a folder per video with ``vid.avi`` and ``annot/000001.pts``
+  ... (one ``.pts`` per frame, frame ``k`` is ``annot/{k+1:06d}.pts``), decoded with OpenCV.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import AnnotationError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+WFLW_ATTRIBUTES = ("pose", "expression", "illumination", "make_up", "occlusion", "blur")
+WFLW_FIELDS = 98 * 2 + 4 + len(WFLW_ATTRIBUTES) + 1
+
+
+def _lines(path):
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            return f.read().splitlines()
+    except UnicodeDecodeError as exc:
+        raise AnnotationError(path, None, "a UTF-8 text file", f"undecodable bytes ({exc.reason})")
+
+
+def _number(token: str, path, line: int, what: str) -> float:
+    try:
+        value = float(token)
+    except ValueError:
+        raise AnnotationError(path, line, f"a number for {what}", token) from None
+    if not math.isfinite(value):
+        raise AnnotationError(path, line, f"a finite number for {what}", token)
+    return value
+
+
+def _point_line(text: str, path, line: int) -> tuple[float, float]:
+    tokens = text.split()
+    if len(tokens) != 2:
+        raise AnnotationError(path, line, "two numbers 'x y'", text.strip())
+    return (_number(tokens[0], path, line, "x"), _number(tokens[1], path, line, "y"))
+
+
+# --- 300W .pts ---------------------------------------------------------------------------------
+
+def read_pts(path, num_points: int | None = None, one_based: bool = True) -> np.ndarray:
+    """Read a 300W/iBUG ``.pts`` file.
+
+    Args:
+        path: the ``.pts`` file.
+        num_points: if given, the count the file must declare and contain (68 for 300W).
+        one_based: subtract 1 from both coordinates (300W's top-left pixel centre is (1, 1)).
+    Returns:
+        ``(N, 2)`` float64 landmarks in the project's convention.
+    Raises:
+        AnnotationError: a missing header / brace, a non-numeric or non-finite token, a line
+            that is not ``x y``, or a point count that differs from ``n_points``/``num_points``.
+    """
+    lines = _lines(path)
+    declared, number = None, 0
+    for number, text in enumerate(lines, start=1):    # header: "key: value" lines up to "{"
+        if text.strip() == "{":
+            break
+        if not text.strip():
+            continue
+        key, sep, value = text.partition(":")
+        if not sep:
+            raise AnnotationError(path, number, "a header line 'key: value' or '{'", text.strip())
+        if key.strip() == "n_points":
+            try:
+                declared = int(value)
+            except ValueError:
+                raise AnnotationError(path, number, "an integer n_points", value.strip()) from None
+            if num_points is not None and declared != num_points:
+                raise AnnotationError(path, number, f"n_points: {num_points}", declared)
+    else:
+        raise AnnotationError(path, number or 1, "an opening '{' after the header", "end of file")
+    if declared is None:
+        raise AnnotationError(path, number, "an 'n_points:' header line before '{'", "{")
+    points = []
+    for number, text in enumerate(lines[number:], start=number + 1):
+        if text.strip() == "}":
+            break
+        if text.strip():
+            points.append(_point_line(text, path, number))
+    else:
+        raise AnnotationError(path, len(lines), f"a closing '}}' after {declared} points",
+                              "end of file")
+    if len(points) != declared:
+        raise AnnotationError(path, number, f"{declared} points (n_points)", f"{len(points)} points")
+    out = np.array(points, dtype=np.float64).reshape(-1, 2)
+    return out - 1.0 if one_based else out
+
+
+def write_pts(path, points, one_based: bool = True, decimals: int = 3) -> None:
+    """Write ``(N, 2)`` landmarks as a 300W ``.pts`` file (adds 1 when ``one_based``)."""
+    p = np.asarray(points, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != 2:
+        raise ValueError(f"points must have shape (N, 2), got {p.shape}")
+    if not np.isfinite(p).all():
+        raise ValueError("points must be finite (found NaN or inf)")
+    p = p + 1.0 if one_based else p
+    body = "\n".join(f"{x:.{decimals}f} {y:.{decimals}f}" for x, y in p)
+    Path(path).write_text(f"version: 1\nn_points:  {len(p)}\n{{\n{body}\n}}\n")
+
+
+# --- images -------------------------------------------------------------------------------------
+
+def find_image(annotation_path) -> Path:
+    """The image beside an annotation file: same stem, one of :data:`IMAGE_EXTENSIONS`.
+
+    ``face.pts`` -> ``face.png`` / ``face.jpg`` ...; ``face.jpg.txt`` -> ``face.jpg``.
+    """
+    path = Path(annotation_path)
+    stem = path.with_suffix("")
+    if stem.suffix.lower() in IMAGE_EXTENSIONS and stem.is_file():
+        return stem
+    for ext in IMAGE_EXTENSIONS:
+        for candidate in (stem.with_suffix(ext), stem.with_suffix(ext.upper())):
+            if candidate.is_file():
+                return candidate
+    raise AnnotationError(path, None, f"an image beside it named {stem.name}"
+                          f"{{{','.join(IMAGE_EXTENSIONS)}}}", "none")
+
+
+def read_image(path, annotation=None) -> np.ndarray:
+    """Decode an image file to ``(H, W, 3)`` uint8 RGB; ``AnnotationError`` if it cannot be."""
+    path = Path(path)
+    if not path.is_file():
+        raise AnnotationError(path, None, f"an image file (referenced by {annotation})"
+                              if annotation else "an image file", "no such file")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise AnnotationError(path, None, "a decodable image" +
+                              (f" (referenced by {annotation})" if annotation else ""),
+                              "unreadable data")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def write_image(path, image) -> None:
+    """Encode ``(H, W, 3)`` uint8 RGB (format from the suffix, PNG is lossless)."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write image {path}")
+
+
+# --- WFLW -----------------------------------------------------------------------------------
+
+def read_wflw(path) -> list[dict]:
+    """Read a WFLW annotation list (``list_98pt_rect_attr_{train,test}.txt``).
+
+    Returns:
+        One dict per line: ``landmarks`` ``(98, 2)`` float64, ``box`` ``(4,)`` float64
+        ``(x_min, y_min, x_max, y_max)``, ``attributes`` (name -> 0/1), ``image`` (the path
+        relative to ``WFLW_images``) and ``line`` (1-based).
+    """
+    records = []
+    for number, text in enumerate(_lines(path), start=1):
+        fields = text.split()
+        if not fields:
+            continue
+        if len(fields) != WFLW_FIELDS:
+            raise AnnotationError(path, number, f"{WFLW_FIELDS} fields (196 coordinates, 4 box, "
+                                  f"6 attributes, image path)", f"{len(fields)} fields")
+        values = [_number(t, path, number, f"field {k + 1}") for k, t in enumerate(fields[:-1])]
+        attributes = values[200:206]
+        if any(a not in (0.0, 1.0) for a in attributes):
+            raise AnnotationError(path, number, "attributes 0 or 1 in fields 201-206",
+                                  " ".join(fields[200:206]))
+        records.append({
+            "landmarks": np.array(values[:196]).reshape(98, 2),
+            "box": np.array(values[196:200]),
+            "attributes": dict(zip(WFLW_ATTRIBUTES, (int(a) for a in attributes))),
+            "image": fields[-1],
+            "line": number,
+        })
+    return records
+
+
+def write_wflw(path, records) -> None:
+    """Write dicts with ``landmarks`` (98, 2), ``box`` (4,), ``attributes``, ``image`` as WFLW."""
+    rows = []
+    for r in records:
+        p = np.asarray(r["landmarks"], dtype=np.float64)
+        if p.shape != (98, 2):
+            raise ValueError(f"WFLW landmarks must have shape (98, 2), got {p.shape}")
+        attrs = [int(r.get("attributes", {}).get(a, 0)) for a in WFLW_ATTRIBUTES]
+        numbers = [f"{v:.6f}" for v in p.ravel()] + [f"{v:.0f}" for v in np.asarray(r["box"])]
+        rows.append(" ".join(numbers + [str(a) for a in attrs] + [str(r["image"])]))
+    Path(path).write_text("\n".join(rows) + "\n")
+
+
+# --- JD-landmark -----------------------------------------------------------------------------
+
+def read_jd106(path, num_points: int = 106) -> np.ndarray:
+    """Read a JD-landmark file: the count on line 1, then ``x y`` lines. ``(N, 2)`` float64."""
+    lines = _lines(path)
+    if not lines or lines[0].strip() != str(num_points):
+        raise AnnotationError(path, 1, f"the point count {num_points}",
+                              lines[0].strip() if lines else "empty file")
+    points = [_point_line(t, path, k) for k, t in enumerate(lines[1:], start=2) if t.strip()]
+    if len(points) != num_points:
+        raise AnnotationError(path, len(lines), f"{num_points} point lines", len(points))
+    return np.array(points, dtype=np.float64)
+
+
+def write_jd106(path, points) -> None:
+    """Write ``(N, 2)`` landmarks in the JD-landmark format."""
+    p = np.asarray(points, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != 2 or not np.isfinite(p).all():
+        raise ValueError(f"points must be finite with shape (N, 2), got {p.shape}")
+    Path(path).write_text(f"{len(p)}\n" + "".join(f"{x:.6f} {y:.6f}\n" for x, y in p))
+
+
+# --- 300VW ---------------------------------------------------------------------------------
+
+def read_300vw(folder, start: int = 0, stop: int | None = None) -> dict:
+    """Decode frames ``start:stop`` of a 300VW video folder with their annotations.
+
+    Returns:
+        ``frames`` ``(T, H, W, 3)`` uint8 RGB, ``landmarks`` ``(T, 68, 2)`` float64 (project
+        convention), ``frame_index`` ``(T,)``. Raises ``AnnotationError`` if the video is
+        missing or unreadable, or if it has fewer frames than the requested annotations.
+    """
+    folder = Path(folder)
+    video = folder / "vid.avi"
+    annots = sorted((folder / "annot").glob("*.pts"))
+    if not annots:
+        raise AnnotationError(folder / "annot", None, "per-frame annotations 000001.pts ...", "none")
+    stop = len(annots) if stop is None else min(stop, len(annots))
+    for k, a in enumerate(annots[:stop]):
+        if a.name != f"{k + 1:06d}.pts":
+            raise AnnotationError(a, None, f"consecutive frame annotations, {k + 1:06d}.pts here")
+    capture = cv2.VideoCapture(str(video))
+    if not video.is_file() or not capture.isOpened():
+        raise AnnotationError(video, None, "a video readable by OpenCV", "missing or unreadable")
+    frames = []
+    try:
+        for k in range(stop):
+            ok, frame = capture.read()
+            if not ok:
+                raise AnnotationError(video, None, f"{len(annots)} frames (one per annot/*.pts)",
+                                      f"only {k} decodable frames")
+            if k >= start:
+                frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    finally:
+        capture.release()
+    landmarks = np.stack([read_pts(a, num_points=68) for a in annots[start:stop]])
+    return {"frames": np.stack(frames), "landmarks": landmarks,
+            "frame_index": np.arange(start, stop)}
+
+
+def write_300vw(folder, frames, landmarks, fps: float = 25.0) -> None:
+    """Write a 300VW-style folder (``vid.avi`` as MJPG, ``annot/000001.pts`` ...)."""
+    frames, landmarks = np.asarray(frames), np.asarray(landmarks)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+    if len(landmarks) != len(frames):
+        raise ValueError(f"{len(frames)} frames but {len(landmarks)} landmark sets")
+    folder = Path(folder)
+    (folder / "annot").mkdir(parents=True, exist_ok=True)
+    h, w = frames.shape[1:3]
+    writer = cv2.VideoWriter(str(folder / "vid.avi"), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    for k, points in enumerate(landmarks):
+        write_pts(folder / "annot" / f"{k + 1:06d}.pts", points)
+
+
+# --- annotation sets (dataset sources) --------------------------------------------------------
+
+class AnnotationSet:
+    """Indexable annotated images: items ``{"image", "landmarks", "box"?, "path"}``.
+
+    Annotations are parsed and image files located when the set is built; images are decoded
+    on access. ``on_error="raise"`` stops at the first bad file; ``"skip"`` leaves it out with
+    a warning and lists ``(file, reason)`` in :attr:`skipped`. ``verify_images=True`` also
+    decodes every image up front so unreadable ones are caught (or skipped) there.
+    """
+
+    def __init__(self, entries, on_error: str = "raise", verify_images: bool = False):
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.records, self.skipped = [], []
+        for source, load in entries:      # load() -> record dict, may raise AnnotationError
+            try:
+                record = load()
+                if verify_images:
+                    read_image(record["image_path"], annotation=source)
+            except AnnotationError as exc:
+                if on_error == "raise":
+                    raise
+                self.skipped.append((str(source), str(exc)))
+                warnings.warn(f"skipping bad sample: {exc}", stacklevel=3)
+                continue
+            self.records.append(record)
+        if self.skipped:
+            warnings.warn(f"skipped {len(self.skipped)} bad sample(s) of "
+                          f"{len(self.skipped) + len(self.records)}", stacklevel=3)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict:
+        record = self.records[index]
+        item = {"image": read_image(record["image_path"], annotation=record["path"]),
+                "landmarks": record["landmarks"].astype(np.float32), "path": str(record["path"])}
+        if record.get("box") is not None:
+            item["box"] = record["box"].astype(np.float32)
+        return item
+
+
+def _pts_entry(path, num_points):
+    def load():
+        return {"path": path, "landmarks": read_pts(path, num_points), "image_path": find_image(path)}
+    return path, load
+
+
+class PtsFolder(AnnotationSet):
+    """Every ``.pts`` under ``root`` (recursively, sorted) with its image beside it."""
+
+    def __init__(self, root, num_points: int | None = 68, **kwargs):
+        root = Path(root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"no such folder of .pts files: {root}")
+        files = sorted(root.rglob("*.pts"))
+        if not files:
+            raise FileNotFoundError(f"no .pts files under {root}")
+        super().__init__([_pts_entry(f, num_points) for f in files], **kwargs)
+
+
+class WFLWAnnotations(AnnotationSet):
+    """The faces of one WFLW list file, images under ``image_root``; items also carry ``box``
+    and ``attributes``. ``attribute`` keeps only faces with that attribute set (a test subset)."""
+
+    def __init__(self, list_file, image_root, attribute: str | None = None, **kwargs):
+        if attribute is not None and attribute not in WFLW_ATTRIBUTES:
+            raise ValueError(f"attribute must be one of {WFLW_ATTRIBUTES}, got {attribute!r}")
+        records = read_wflw(list_file)
+        if attribute is not None:
+            records = [r for r in records if r["attributes"][attribute]]
+
+        def entry(r):
+            def load():
+                image_path = Path(image_root) / r["image"]
+                if not image_path.is_file():
+                    raise AnnotationError(list_file, r["line"], "an existing image",
+                                          str(image_path))
+                return dict(r, path=f"{list_file}:{r['line']}", image_path=image_path)
+            return f"{list_file}:{r['line']}", load
+
+        super().__init__([entry(r) for r in records], **kwargs)
+
+    def __getitem__(self, index: int) -> dict:
+        item = super().__getitem__(index)
+        item["attributes"] = dict(self.records[index]["attributes"])
+        return item
+
+
+class JD106Folder(AnnotationSet):
+    """JD-landmark files under ``root``: every ``landmark/NAME.jpg.txt`` (or ``NAME.txt``) with
+    its image in the sibling ``picture/`` folder or beside it."""
+
+    def __init__(self, root, **kwargs):
+        root = Path(root)
+        files = sorted(p for p in root.rglob("*.txt") if p.parent.name == "landmark")
+        if not files:
+            raise FileNotFoundError(f"no landmark/*.txt files under {root}")
+
+        def entry(path):
+            def load():
+                points = read_jd106(path)
+                for candidate in (path.parent.parent / "picture" / path.name, path):
+                    try:
+                        image = find_image(candidate)
+                        break
+                    except AnnotationError:
+                        continue
+                else:
+                    raise AnnotationError(path, None, "its image in ../picture/ or beside it",
+                                          "none")
+                return {"path": path, "landmarks": points, "image_path": image}
+            return path, load
+
+        super().__init__([entry(f) for f in files], **kwargs)
+
+
+# --- data set folders (see data/README.md) ---------------------------------------------------
+
+_300W_SPLITS = {
+    "train": ("afw", "helen/trainset", "lfpw/trainset"),
+    "common": ("helen/testset", "lfpw/testset"),
+    "challenging": ("ibug",),
+    "test": ("helen/testset", "lfpw/testset", "ibug"),
+    "private": ("300W/01_Indoor", "300W/02_Outdoor"),
+}
+
+
+def open_300w(root, split: str = "train", **kwargs) -> AnnotationSet:
+    """300W by split: ``train`` (AFW + HELEN/LFPW train, 3148 faces), ``common``,
+    ``challenging`` (iBUG), ``test`` (common + challenging, 689) or ``private`` (300-W test)."""
+    if split not in _300W_SPLITS:
+        raise ValueError(f"300W split must be one of {tuple(_300W_SPLITS)}, got {split!r}")
+    folders = [Path(root) / sub for sub in _300W_SPLITS[split]]
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing:
+        raise FileNotFoundError(f"300W split {split!r} needs the folders {missing} "
+                                f"(see data/README.md)")
+    entries = [_pts_entry(f, 68) for folder in folders for f in sorted(folder.rglob("*.pts"))]
+    return AnnotationSet(entries, **kwargs)
+
+
+def open_wflw(root, split: str = "train", **kwargs) -> WFLWAnnotations:
+    """WFLW: ``train``, ``test`` or a test subset ``test_<attribute>`` (e.g. ``test_pose``)."""
+    root = Path(root)
+    base, _, attribute = split.partition("_")
+    if base not in ("train", "test") or (attribute and base != "test"):
+        raise ValueError(f"WFLW split must be 'train', 'test' or 'test_<attribute>', got {split!r}")
+    list_file = (root / "WFLW_annotations" / "list_98pt_rect_attr_train_test"
+                 / f"list_98pt_rect_attr_{base}.txt")
+    if not list_file.is_file():
+        raise FileNotFoundError(f"WFLW list file not found: {list_file} (see data/README.md)")
+    attribute = {"makeup": "make_up"}.get(attribute, attribute) or None
+    return WFLWAnnotations(list_file, root / "WFLW_images", attribute=attribute, **kwargs)
+
+
+_JD_SPLITS = {"train": ("Training_data", "train"), "val": ("Validation_data", "val"),
+              "test": ("Test_data", "test")}
+
+
+def open_jd106(root, split: str = "train", **kwargs) -> JD106Folder:
+    """JD-landmark: ``root/Training_data`` (``train``), ``Validation_data`` (``val``) or
+    ``Test_data`` (``test``), each holding ``.../picture`` and ``.../landmark`` folders."""
+    if split not in _JD_SPLITS:
+        raise ValueError(f"JD-landmark split must be one of {tuple(_JD_SPLITS)}, got {split!r}")
+    for name in _JD_SPLITS[split]:
+        if (Path(root) / name).is_dir():
+            return JD106Folder(Path(root) / name, **kwargs)
+    raise FileNotFoundError(f"JD-landmark split {split!r}: none of "
+                            f"{[str(Path(root) / n) for n in _JD_SPLITS[split]]} exists "
+                            f"(see data/README.md)")
