@@ -25,7 +25,7 @@ from .._backend import from_torch, to_torch
 from ..geometry import apply_affine, compose_affine, invert_affine
 from ..layouts import LAYOUTS, Layout
 from .transforms import (Augment, alignment_matrix, box_from_landmarks, crop_matrix,
-                         normalize_image, warp_image)
+                         normalize_image, transform_pose, warp_image)
 
 MODES = ("crop", "align", "none")
 DATA_NAMES = ("synthetic", "sample", "300w", "wflw", "jd106")
@@ -73,8 +73,11 @@ class LandmarkDataset(torch.utils.data.Dataset):
     Items:
         ``image`` float32 ``(3, H, W)``; ``landmarks`` float32 ``(N, 2)`` in input pixels;
         ``transform`` float32 ``(2, 3)`` source -> input; ``original_landmarks`` float32
-        ``(N, 2)``; ``index`` int; ``flipped`` bool; ``pose`` ``(3,)`` and ``box`` ``(4,)``
-        (source pixels) when the source has them.
+        ``(N, 2)``; ``index`` int; ``flipped`` bool; and when the source has them: ``pose``
+        ``(3,)`` yaw, pitch, roll of the face *as seen in the input* (a flip negates yaw and
+        roll, a rotation adds to the roll: :func:`~lmk.data.transforms.transform_pose`),
+        ``box`` ``(4,)`` in *source* pixels (for NME normalisation there) and ``occluded``
+        ``(N,)`` bool.
     """
 
     def __init__(self, source, input_size=128, *, mode: str = "crop", margin: float = 0.2,
@@ -143,8 +146,11 @@ class LandmarkDataset(torch.utils.data.Dataset):
             matrix = compose_affine(aug, matrix)
         out_image = warp_image(image, matrix, self.input_size)
         out_points = apply_affine(points, matrix)
+        occluded = item.get("occluded")
         if flipped:
-            out_points = out_points[self._layout(len(points)).flip_perm]
+            perm = self._layout(len(points)).flip_perm
+            out_points = out_points[perm]
+            occluded = None if occluded is None else np.asarray(occluded)[perm]
         if self.augment is not None:
             out_image = self.augment.photometric(out_image, rng)
         if self.normalize:
@@ -159,9 +165,13 @@ class LandmarkDataset(torch.utils.data.Dataset):
             "index": index,
             "flipped": flipped,
         }
-        for key, size in (("pose", 3), ("box", 4)):
-            if item.get(key) is not None:
-                out[key] = torch.as_tensor(np.asarray(item[key], np.float32).reshape(size))
+        if item.get("pose") is not None:
+            pose = transform_pose(item["pose"], matrix)
+            out["pose"] = torch.from_numpy(pose.astype(np.float32))
+        if item.get("box") is not None:
+            out["box"] = torch.from_numpy(np.asarray(item["box"], np.float32).reshape(4))
+        if occluded is not None:
+            out["occluded"] = torch.as_tensor(np.asarray(occluded, dtype=bool))
         return out
 
 

@@ -201,6 +201,29 @@ def flip_horizontal(image, landmarks, flip_perm):
     return np.ascontiguousarray(image[:, ::-1]), flip_landmarks(points, image.shape[1], flip_perm)
 
 
+def transform_pose(pose, matrix) -> np.ndarray:
+    """Head pose ``(yaw, pitch, roll)`` degrees of a face after an image transform ``matrix``.
+
+    With the pose convention of :mod:`lmk.data.synth_face` (``R = R_roll R_pitch R_yaw``, roll
+    clockwise in the image), a mirror negates yaw and roll, and an in-plane rotation by
+    ``theta`` (clockwise, y down) adds ``theta`` to the roll; scale and shift change nothing.
+    Exact for a weak-perspective camera, close for a face near the optical axis.
+
+    Args:
+        pose: ``(3,)`` yaw, pitch, roll in degrees.
+        matrix: ``(2, 3)`` source -> output (a similarity, possibly mirrored).
+    Returns:
+        ``(3,)`` float64, roll wrapped to ``[-180, 180)``.
+    """
+    yaw, pitch, roll = np.asarray(pose, dtype=np.float64).reshape(3)
+    lin = np.asarray(matrix, dtype=np.float64)[:, :2]
+    if np.linalg.det(lin) < 0:                      # mirrored: undo the mirror, flip the pose
+        yaw, roll = -yaw, -roll
+        lin = lin @ np.diag([-1.0, 1.0])
+    theta = np.degrees(np.arctan2(lin[1, 0], lin[0, 0]))
+    return np.array([yaw, pitch, (roll + theta + 180.0) % 360.0 - 180.0])
+
+
 # --- random geometry --------------------------------------------------------------------------
 
 def random_affine_matrix(rng: np.random.Generator, size, max_rotation: float = 15.0,
