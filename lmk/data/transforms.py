@@ -30,11 +30,11 @@ IMAGE_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 """Per-channel RGB standard deviation (ImageNet) divided by :func:`normalize_image`."""
 
 REFERENCE_FIVE_POINTS = np.array([
-    [0.345, 0.385],   # left eye centre (image left)
-    [0.655, 0.385],   # right eye centre
-    [0.500, 0.540],   # nose tip
-    [0.375, 0.680],   # left mouth corner
-    [0.625, 0.680],   # right mouth corner
+    [0.368, 0.372],   # left eye centre (image left)
+    [0.632, 0.372],   # right eye centre
+    [0.500, 0.504],   # nose tip
+    [0.394, 0.623],   # left mouth corner
+    [0.606, 0.623],   # right mouth corner
 ], dtype=np.float64)
 """Where 5-point alignment puts the eyes, nose tip and mouth corners, as fractions of the output
 width and height (0 = left/top edge, 1 = right/bottom edge). Eyes and mouth are horizontal and
