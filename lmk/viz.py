@@ -66,3 +66,48 @@ def show_heatmap(ax, heatmap, point=None, title=None):
         ax.set_title(title)
     ax.set_axis_off()
     return ax
+
+
+def draw_pose_axes(ax, pose, origin, length: float = 20.0):
+    """Draw the head axes of ``pose = (yaw, pitch, roll)`` degrees at ``origin`` ``(x, y)``.
+
+    Red: the head's x axis (toward the image right on a frontal face), green: its y axis
+    (down), blue: the facing direction (out of the face, toward the camera). Orthographic
+    projection of the rotation of :mod:`lmk.data.synth_face` (``R = R_roll R_pitch R_yaw``).
+    """
+    from .data.synth_face import rotation_matrix
+
+    rot = rotation_matrix(*(float(a) for a in _numpy(pose).reshape(3)))
+    ox, oy = _numpy(origin).reshape(2)
+    for column, sign, color in ((0, 1, "red"), (1, 1, "lime"), (2, -1, "deepskyblue")):
+        dx, dy = sign * length * rot[:2, column]
+        ax.plot([ox, ox + dx], [oy, oy + dy], "-", color=color, lw=2)
+    return ax
+
+
+def draw_layout(ax, landmarks, layout: Layout = LAYOUT_68, *, numbers: bool = True,
+                pairs: bool = True, fontsize: int = 6):
+    """A layout's groups in colour, optional point numbers and flip pairs (dotted lines).
+
+    Args:
+        landmarks: ``(N, 2)`` points of one face (e.g. a frontal synthetic face), y down.
+    """
+    import matplotlib.pyplot as plt
+
+    pts = _numpy(landmarks).reshape(-1, 2)
+    colors = plt.get_cmap("tab10")
+    for k, (name, idx) in enumerate(layout.groups.items()):
+        ax.plot(pts[idx, 0], pts[idx, 1], "o-", ms=3, lw=1, color=colors(k % 10), label=name)
+    if pairs:
+        for i, j in enumerate(layout.flip_perm):
+            if i < j:
+                ax.plot(pts[[i, j], 0], pts[[i, j], 1], ":", color="grey", lw=0.5)
+    if numbers:
+        for i, (x, y) in enumerate(pts):
+            ax.annotate(str(i), (x, y), xytext=(2, 2), textcoords="offset points",
+                        fontsize=fontsize)
+    ax.set_aspect("equal")
+    ax.invert_yaxis()
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
