@@ -107,7 +107,8 @@ def draw_layout(ax, landmarks, layout: Layout = LAYOUT_68, *, numbers: bool = Tr
             ax.annotate(str(i), (x, y), xytext=(2, 2), textcoords="offset points",
                         fontsize=fontsize)
     ax.set_aspect("equal")
-    ax.invert_yaxis()
+    if not ax.yaxis_inverted():
+        ax.invert_yaxis()
     ax.set_xticks([])
     ax.set_yticks([])
     return ax
