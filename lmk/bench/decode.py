@@ -1,0 +1,121 @@
+"""Decode throughput of every heatmap decoder, and DARK against a per-landmark loop.
+
+The workload is a batch of 64 images x 68 landmarks of 64 x 64 heatmaps (and the matching
+1D marginals of length 64), Gaussian sigma 2 plus a little noise. The loop baseline is
+:func:`dark_reference_loop`, the DARK decoder as Zhang et al. (2020) publish it: for every
+landmark, blur the full map with ``cv2.GaussianBlur``, take the log, and take a Taylor step at
+the argmax. Both run here, side by side, on the same input; the ratio of their times is
+``decode_dark_speedup_vs_loop``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+
+from ..codecs import METHODS, decode_heatmaps, decode_marginals, gaussian_heatmaps, \
+    gaussian_marginals
+
+BATCH, LANDMARKS, SIZE, SIGMA, NOISE = 64, 68, 64, 2.0, 0.02
+
+
+def dark_reference_loop(heatmaps: np.ndarray, blur_sigma: float) -> np.ndarray:
+    """DARK as in Zhang et al. (2020)'s public code, one landmark at a time (the baseline).
+
+    For each ``(H, W)`` map: argmax of the raw map; zero-pad, ``cv2.GaussianBlur`` with the
+    kernel of :func:`lmk.codecs.decode_heatmaps` (std ``blur_sigma``, radius
+    ``ceil(3 blur_sigma)``), rescale to the raw maximum, floor at ``1e-10``, log; then, if the
+    argmax is at least 2 cells inside the map, ``mu = m - H^{-1} g`` with central differences
+    (step-2 stencil for the second derivatives) where the Hessian is invertible.
+
+    Args:
+        heatmaps: ``(B, N, H, W)`` numpy array.
+    Returns:
+        ``(B, N, 2)`` float64 points in heatmap cells.
+    """
+    import cv2
+
+    b, n, h, w = heatmaps.shape
+    radius = math.ceil(3.0 * blur_sigma)
+    ksize = 2 * radius + 1
+    out = np.zeros((b, n, 2))
+    for i in range(b):
+        for j in range(n):
+            hm = heatmaps[i, j].astype(np.float64)
+            py, px = np.unravel_index(np.argmax(hm), hm.shape)
+            padded = np.zeros((h + 2 * radius, w + 2 * radius))
+            padded[radius:-radius, radius:-radius] = hm
+            blurred = cv2.GaussianBlur(padded, (ksize, ksize), blur_sigma)[radius:-radius,
+                                                                           radius:-radius]
+            blurred *= hm.max() / blurred.max()
+            lg = np.log(np.maximum(blurred, 1e-10))
+            coord = np.array([px, py], dtype=np.float64)
+            if 1 < px < w - 2 and 1 < py < h - 2:
+                dx = 0.5 * (lg[py, px + 1] - lg[py, px - 1])
+                dy = 0.5 * (lg[py + 1, px] - lg[py - 1, px])
+                dxx = 0.25 * (lg[py, px + 2] - 2 * lg[py, px] + lg[py, px - 2])
+                dxy = 0.25 * (lg[py + 1, px + 1] - lg[py - 1, px + 1]
+                              - lg[py + 1, px - 1] + lg[py - 1, px - 1])
+                dyy = 0.25 * (lg[py + 2, px] - 2 * lg[py, px] + lg[py - 2, px])
+                hessian = np.array([[dxx, dxy], [dxy, dyy]])
+                if dxx * dyy - dxy ** 2 != 0:
+                    coord -= np.linalg.inv(hessian) @ np.array([dx, dy])
+            out[i, j] = coord
+    return out
+
+
+def make_workload(seed: int = 0, batch: int = BATCH, landmarks: int = LANDMARKS,
+                  size: int = SIZE, sigma: float = SIGMA, noise: float = NOISE):
+    """Noisy float32 heatmaps ``(B, N, S, S)``, marginals and their true centres."""
+    rng = np.random.default_rng(seed)
+    points = rng.uniform(4, size - 5, (batch, landmarks, 2))
+    hm = gaussian_heatmaps(points, (size, size), sigma)
+    hm = (hm + noise * rng.standard_normal(hm.shape)).astype(np.float32)
+    hx, hy = gaussian_marginals(points, (size, size), sigma)
+    hx = (hx + noise * rng.standard_normal(hx.shape)).astype(np.float32)
+    hy = (hy + noise * rng.standard_normal(hy.shape)).astype(np.float32)
+    return torch.from_numpy(hm), torch.from_numpy(hx), torch.from_numpy(hy), points
+
+
+def _best_time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def run(quick: bool = False) -> dict[str, float]:
+    repeats = 3 if quick else 10
+    hm, hx, hy, _ = make_workload()
+    maps = hm.shape[0] * hm.shape[1]
+    results: dict[str, float] = {}
+    for method in METHODS:
+        t = _best_time(lambda: decode_heatmaps(hm, method, blur_sigma=SIGMA), repeats)
+        results[f"decode_2d_{method}_maps_per_s"] = maps / t
+    for method in METHODS:
+        t = _best_time(lambda: decode_marginals(hx, hy, method, blur_sigma=SIGMA), repeats)
+        results[f"decode_1d_{method}_maps_per_s"] = maps / t
+    # side by side: vectorized DARK and the per-landmark loop on the same numpy input
+    hm_np = hm.numpy()
+    t_vec = _best_time(lambda: decode_heatmaps(hm_np, "dark", blur_sigma=SIGMA), repeats)
+    t_loop = _best_time(lambda: dark_reference_loop(hm_np, SIGMA), 1 if quick else 3)
+    results["decode_dark_loop_maps_per_s"] = maps / t_loop
+    results["decode_dark_speedup_vs_loop"] = t_loop / t_vec
+    return results
+
+
+def describe() -> dict[str, str]:
+    labels = {}
+    for dim in ("2d", "1d"):
+        for method in METHODS:
+            labels[f"decode_{dim}_{method}_maps_per_s"] = (
+                f"{dim.upper()} {method} decode, {BATCH}x{LANDMARKS} maps {SIZE} (maps/s)")
+    labels["decode_dark_loop_maps_per_s"] = "2D DARK per-landmark loop baseline (maps/s)"
+    labels["decode_dark_speedup_vs_loop"] = "2D DARK vectorized / per-landmark loop (x)"
+    return labels
