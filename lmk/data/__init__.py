@@ -7,3 +7,8 @@ from .formats import (AnnotationSet, JD106Folder, PtsFolder, WFLWAnnotations, fi
                       write_jd106, write_pts, write_wflw, write_300vw)
 from .transforms import Augment
 from .dataset import LandmarkDataset, open_dataset, open_source, to_original
+
+# The synthetic face world (embedded default data).
+from .synth import (DIFFICULTIES, Difficulty, SynthFaces, SynthNegatives,
+                    boundary_gradient_ratio)
+from .synth_video import SynthVideos, synth_video
