@@ -238,7 +238,7 @@ def _dark_offset_1d(window: torch.Tensor, kernel: torch.Tensor):
     d = 0.5 * (lg[:, 3] - lg[:, 1])
     dd = 0.25 * (lg[:, 4] - 2.0 * lg[:, 2] + lg[:, 0])  # step-2 stencil, as Zhang et al.
     offset = -d / dd
-    ok = (b > 0).all(-1) & (dd < 0) & torch.isfinite(offset) & (offset.abs() <= 2.0)
+    ok = (b > 0).all(-1) & (dd < 0) & torch.isfinite(offset)
     return offset, ok
 
 
@@ -266,8 +266,7 @@ def _dark_offset_2d(window: torch.Tensor, row_inside: torch.Tensor, col_inside: 
     offset = torch.stack([-(dyy * dx - dxy * dy) / det,             # -H^{-1} g, 2 x 2 inverse
                           -(dxx * dy - dxy * dx) / det], dim=-1)
     peaked = (dxx < 0) & (det > 0)         # negative definite Hessian: a maximum of the log map
-    ok = ((stencil > 0).all(-1) & peaked & torch.isfinite(offset).all(-1)
-          & (offset.abs() <= 2.0).all(-1))
+    ok = (stencil > 0).all(-1) & peaked & torch.isfinite(offset).all(-1)
     return offset, ok
 
 
@@ -293,7 +292,9 @@ def _decode_1d(maps: torch.Tensor, method: str, blur_sigma: float):
             shift = _quarter_shift(near, near_inside)
             if method == "dark":
                 offset, ok = _dark_offset_1d(window, kernel)
+                refined = coord + offset.to(maps.dtype)
                 ok &= (idx >= 2) & (idx <= length - 3)  # the 5-cell stencil is inside the map
+                ok &= (refined >= -0.5) & (refined <= length - 0.5)
                 shift = torch.where(ok, offset.to(maps.dtype), shift)
             coord = coord + shift
     bad = _no_peak(maps, peak, near, near_inside)
@@ -322,7 +323,9 @@ def _decode_2d(maps: torch.Tensor, method: str, blur_sigma: float):
                                  _quarter_shift(near[:, :, 1], near_inside[:, :, 1])], dim=-1)
             if method == "dark":
                 offset, ok = _dark_offset_2d(window, row_inside, col_inside, kernel)
-                ok &= (ix >= 2) & (ix <= w - 3) & (iy >= 2) & (iy <= h - 3)
+                refined = coords + offset.to(maps.dtype)
+                ok &= (ix >= 2) & (ix <= w - 3) & (iy >= 2) & (iy <= h - 3)  # stencil inside
+                ok &= ((refined >= -0.5) & (refined <= refined.new_tensor([w, h]) - 0.5)).all(-1)
                 shift = torch.where(ok[:, None], offset.to(maps.dtype), shift)
             coords = coords + shift
     bad = _no_peak(maps, peak, near, near_inside)
@@ -365,8 +368,8 @@ def decode_heatmaps(heatmaps, method: str = "dark", *, blur_sigma: float = 1.0,
         * ``"soft_argmax"`` of a map without positive values -> NaN point;
         * ``"dark"`` falls back to ``"shift"`` for a landmark whose step is not defined: its
           5 x 5 stencil leaves the map (argmax within 2 cells of the border), a blurred value
-          is <= 0, the log map is not peaked there (Hessian not negative definite), or the
-          step is longer than 2 cells on an axis.
+          there is <= 0, the log map is not peaked there (Hessian not negative definite), or
+          the step would leave the map.
     Raises:
         ValueError: fewer than 3 dimensions, an empty H or W, unknown method, ``blur_sigma < 0``.
     """
