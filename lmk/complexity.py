@@ -142,7 +142,8 @@ def step_memory(model: nn.Module, loss_fn, batch, *, device: str = "meta") -> di
     if not isinstance(batch, dict) or "image" not in batch:
         raise ValueError("batch must be a dict with an 'image' tensor (B, 3, H, W)")
     net = copy.deepcopy(model).to(device).train()
-    moved = tree_map(lambda t: t.to(device) if isinstance(t, torch.Tensor) else t, batch)
+    moved = tree_map(lambda t: t.detach().to(device).requires_grad_(t.requires_grad)
+                     if isinstance(t, torch.Tensor) else t, batch)
     tracker = LiveTensorMemory()
     for t in list(net.parameters()) + list(net.buffers()):
         tracker.track(t)

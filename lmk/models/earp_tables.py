@@ -22,6 +22,7 @@ What matches and what does not (see :func:`cost_table`):
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 # Table 3 (Table 2 is its SSSS and DDDD rows): strategy -> (AUC %, GFLOPS, size MB).
 EARP_TABLE_3 = {
@@ -72,7 +73,8 @@ def cost_table(table: int = 3) -> list[dict]:
     size = settings["input_size"]
     rows = []
     for strategy, values in paper.items():
-        model = HeatmapModel(settings["width_mult"], strategy, settings["filters"], settings["num_landmarks"])
+        with torch.device("meta"):      # shapes only: no weights are allocated or initialised
+            model = HeatmapModel(settings["width_mult"], strategy, settings["filters"], settings["num_landmarks"])
         cost = profile(model, (1, 3, size, size))
         row = {"strategy": strategy, "paper_gflops": values[1], "our_gmacs": round(cost["gmacs"], 3),
                "ratio": round(cost["gmacs"] / values[1], 3)}

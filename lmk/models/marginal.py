@@ -152,7 +152,10 @@ class MarginalDetector(nn.Module):
         if images.ndim != 4 or tuple(images.shape[-2:]) != (self.input_size, self.input_size):
             raise ValueError(f"images must have shape (B, 3, {self.input_size}, {self.input_size}), "
                              f"got {tuple(images.shape)}")
-        feats = self.reduce(self.backbone(images)[self.feature_stride])     # (B, K, M, M)
+        return self.marginals(self.reduce(self.backbone(images)[self.feature_stride]))
+
+    def marginals(self, feats: Tensor) -> tuple[Tensor, Tensor]:
+        """Features ``(B, K, M, M)`` (after the backbone and the 1x1 reduction) -> ``(hx, hy)``."""
         dx = self.squeeze_y(feats).transpose(-1, -2)      # (B, K, c, M) -> (B, K, M_x, c)
         dy = self.squeeze_x(feats).transpose(-1, -2)      # (B, K, M, c) -> (B, K, c, M_y)
         dx, dy = self.co_attention(dx, dy)
