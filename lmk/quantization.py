@@ -72,7 +72,7 @@ def recover_points(points, L, F, convention: str = "floor"):
         cells = torch.floor(p * L / F)             # Eq. 3
         recovered = cells / r                      # Eq. 4
     else:
-        cells = torch.round(rescale_points(p, r))  # nearest cell centre
+        cells = torch.floor(rescale_points(p, r) + 0.5)  # nearest cell centre, ties up
         recovered = rescale_points(cells, 1.0 / r)
     return from_torch(recovered, was_numpy)
 
