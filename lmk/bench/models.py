@@ -1,0 +1,97 @@
+"""Model benchmarks: 2D vs 1D heatmap training memory, eager vs optimized CPU latency, Earp costs.
+
+* Training-step peak memory (forward + loss + backward, ``lmk.complexity.step_memory`` on the
+  meta device) of a 2D heatmap model and the 1D marginal detector at output resolution
+  ``L = 64, 256, 768`` for 68 landmarks, a batch of 10 and 256 x 256 inputs (Yin et al. (2020),
+  Table 1 settings). Both use a MobileNetV2 1.0 backbone and 64-filter deconvolutions that
+  double the resolution while it stays <= L, then a linear resize to exactly L.
+* Batch-1, single-thread CPU latency of MobileNetV2 1.0 + SDD (128 filters, 106 landmarks,
+  192 x 192; Earp et al. (2021), Sec. 5.3 and Table 6), eager and through
+  ``lmk.complexity.optimize_for_inference``, timed one after the other in this process.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..complexity import latency, optimize_for_inference, profile, step_memory
+from ..losses import heatmap_mse, marginal_loss
+from ..models import HeatmapModel, MarginalDetector
+from ..models.earp_tables import cost_table, spearman
+
+LENGTHS = (64, 256, 768)
+INPUT, LANDMARKS, BATCH, FILTERS = 256, 68, 10, 64
+
+
+def _loss_2d(out, batch):
+    return heatmap_mse(out, batch["target"])
+
+
+def _loss_1d(out, batch):
+    return marginal_loss(out[0], out[1], batch["tx"], batch["ty"])
+
+
+def memory_2d_vs_1d(length: int) -> tuple[float, float]:
+    """Peak training-step megabytes ``(2D, 1D)`` at heatmap resolution ``length``."""
+    doublings = int(math.log2(length / (INPUT // 32)))
+    with torch.device("meta"):
+        model_2d = HeatmapModel(1.0, "D" * doublings, FILTERS, LANDMARKS, output_size=length)
+        model_1d = MarginalDetector(LANDMARKS, INPUT, length, width_mult=1.0, channels=FILTERS)
+        image = torch.zeros(BATCH, 3, INPUT, INPUT)
+        batch_2d = {"image": image, "target": torch.zeros(BATCH, LANDMARKS, length, length)}
+        batch_1d = {"image": image, "tx": torch.zeros(BATCH, LANDMARKS, length),
+                    "ty": torch.zeros(BATCH, LANDMARKS, length)}
+    peak_2d = step_memory(model_2d, _loss_2d, batch_2d)["peak_mb"]
+    peak_1d = step_memory(model_1d, _loss_1d, batch_1d)["peak_mb"]
+    return peak_2d, peak_1d
+
+
+def run(quick: bool = False) -> dict[str, float]:
+    results: dict[str, float] = {}
+    for length in LENGTHS:
+        peak_2d, peak_1d = memory_2d_vs_1d(length)
+        results[f"step_memory_2d_L{length}_mb"] = peak_2d
+        results[f"step_memory_1d_L{length}_mb"] = peak_1d
+        results[f"step_memory_ratio_2d_over_1d_L{length}"] = peak_2d / peak_1d
+
+    rows = cost_table(3)
+    results["earp_table3_spearman_macs_vs_paper"] = spearman(
+        [r["paper_gflops"] for r in rows], [r["our_gmacs"] for r in rows])
+    results["earp_dddd_gmacs"] = rows[-1]["our_gmacs"]
+
+    torch.manual_seed(0)
+    model = HeatmapModel(1.0, "SDD", 128, 106).eval()
+    size = (1, 3, 192, 192)
+    results["sdd_192_gmacs"] = profile(model, size)["gmacs"]
+    repeats = 10 if quick else 50
+    fast = optimize_for_inference(model)
+    latency(fast, size, warmup=2, repeats=1)                     # compile outside the timing
+    folded = optimize_for_inference(model, compile=False)
+    eager_ms = latency(model, size, repeats=repeats)["median_ms"]
+    folded_ms = latency(folded, size, repeats=repeats)["median_ms"]
+    fast_ms = latency(fast, size, repeats=repeats)["median_ms"]
+    results["latency_eager_ms"] = eager_ms
+    results["latency_folded_channels_last_ms"] = folded_ms
+    results["latency_optimized_ms"] = fast_ms
+    results["latency_speedup_optimized_vs_eager"] = eager_ms / fast_ms
+    return results
+
+
+def describe() -> dict[str, str]:
+    labels = {}
+    for length in LENGTHS:
+        labels[f"step_memory_2d_L{length}_mb"] = f"2D heatmaps, L={length}: train-step peak (MB)"
+        labels[f"step_memory_1d_L{length}_mb"] = f"1D heatmaps, L={length}: train-step peak (MB)"
+        labels[f"step_memory_ratio_2d_over_1d_L{length}"] = f"2D / 1D train-step peak, L={length} (x)"
+    labels.update({
+        "earp_table3_spearman_macs_vs_paper": "Earp Table 3: Spearman rho, our MACs vs paper GFLOPS",
+        "earp_dddd_gmacs": "Earp DDDD (MNetV2 0.25, 192 px): our GMACs (paper 3.50)",
+        "sdd_192_gmacs": "MNetV2 1.0 + SDD, 192 px: GMACs (paper 0.43)",
+        "latency_eager_ms": "MNetV2 1.0 + SDD, 192 px, 1 thread: eager (ms)",
+        "latency_folded_channels_last_ms": "  BN folded + channels-last (ms)",
+        "latency_optimized_ms": "  BN folded + channels-last + torch.compile (ms)",
+        "latency_speedup_optimized_vs_eager": "  speed-up optimized vs eager (x)",
+    })
+    return labels
