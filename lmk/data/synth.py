@@ -24,9 +24,9 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from ..layouts import LAYOUT_68
-from .synth_face import EXPRESSION_NAMES, IDENTITY_NAMES, landmarks_2d
-from .synth_render import apply_effects, draw_face, draw_occluders, render_background, \
-    sample_appearance, sample_effects
+from .synth_face import EXPRESSION_NAMES, IDENTITY_NAMES, project, shape_3d
+from .synth_render import draw_face, sample_appearance
+from .synth_scene import apply_effects, draw_occluders, render_background, sample_effects
 
 MIN_SIZE, MAX_SIZE = 64, 256
 
@@ -121,11 +121,11 @@ def sample_expression(rng, strength: float = 1.0) -> np.ndarray:
     return np.array([mouth, smile, brow, *blink]) * strength
 
 
-def place_face(rng, identity, expression, pose, size, face_scale, shift, distance):
+def place_face(rng, points3d, pose, size, face_scale, shift, distance):
     """Choose ``camera = (s, cx, cy, D)`` so the landmark box has a random size and position
     and lies inside the image (1 px margin)."""
     dist = rng.uniform(*distance)
-    unit = landmarks_2d(identity, expression, pose, (1.0, 0.0, 0.0, dist))
+    unit = project(points3d, pose, (1.0, 0.0, 0.0, dist))
     lo, hi = unit.min(0), unit.max(0)
     side = float((hi - lo).max())
     s = rng.uniform(*face_scale) * size / side
@@ -163,11 +163,12 @@ def render_face_item(rng, size: int, cfg: Difficulty, face_scale=None, shift=Non
     identity = _f32(sample_identity(rng))
     expression = _f32(sample_expression(rng, cfg.expression))
     pose = _f32(rng.uniform(-1, 1, 3) * np.array([cfg.yaw, cfg.pitch, cfg.roll]))
-    camera = _f32(place_face(rng, identity, expression, pose, size, face_scale or cfg.face_scale,
+    points3d, outline3d = shape_3d(identity, expression, pose[0])
+    camera = _f32(place_face(rng, points3d, pose, size, face_scale or cfg.face_scale,
                              cfg.shift if shift is None else shift, cfg.distance))
     app = sample_appearance(rng)
     img = render_background(rng, size)
-    fp = draw_face(img, identity, expression, pose, camera, app)
+    fp = draw_face(img, points3d, outline3d, pose, camera, app, identity[0])
     landmarks = fp["landmarks"]
     occluded = np.zeros(68, bool)
     if rng.random() < cfg.occluder_prob:

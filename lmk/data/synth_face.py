@@ -85,6 +85,7 @@ EXPRESSION_NAMES = ("mouth_open", "smile", "brow_raise", "blink_left", "blink_ri
 """Expression parameters (0 is neutral; blinks in [0, 1], 1 = closed; left/right in image terms)."""
 
 NEUTRAL_IDENTITY = np.array([1.0] * 11 + [0.0, 1.0])
+"""Identity of the mean face."""
 NEUTRAL_EXPRESSION = np.zeros(len(EXPRESSION_NAMES))
 
 _LEFT_EYE, _RIGHT_EYE = np.arange(36, 42), np.arange(42, 48)
@@ -94,16 +95,10 @@ _BROWS = np.arange(17, 27)
 _UPPER_LID = {37: 41, 38: 40, 43: 47, 44: 46}
 
 
-def frontal_shape(identity, expression) -> tuple[np.ndarray, np.ndarray]:
-    """The face in its frontal pose, before the contour follows the silhouette.
-
-    Args:
-        identity: ``(13,)`` in the order of :data:`IDENTITY_NAMES`.
-        expression: ``(5,)`` in the order of :data:`EXPRESSION_NAMES`.
-    Returns:
-        ``(x, y, h)`` arrays of the 68 landmarks ``(68, 3)`` and the forehead outline ``(9, 3)``,
-        with ``h = -z`` the protrusion toward the camera.
-    """
+def _construct(identity, expression) -> np.ndarray:
+    """The reference construction of the shape model: every identity and expression effect as
+    an explicit edit of the template. Returns ``(77, 3)``: 68 landmarks then the 9-point forehead
+    outline, as ``(x, y, h)`` with ``h = -z`` the protrusion toward the camera."""
     (fw, fh, jw, cl, es, ez, eo, nl, nw, mw, lt, bh, fd) = np.asarray(identity, float)
     (mouth_open, smile, brow_raise, blink_l, blink_r) = np.asarray(expression, float)
     x, y = _TEMPLATE_XY[:, 0].copy(), _TEMPLATE_XY[:, 1].copy()
@@ -129,8 +124,7 @@ def frontal_shape(identity, expression) -> tuple[np.ndarray, np.ndarray]:
     y[_BROWS] += bh
 
     # Expression.
-    drop = mouth_open * np.array([1.0, 1.0, 1.0])
-    y[[65, 66, 67]] += drop
+    y[[65, 66, 67]] += mouth_open
     y[55:60] += mouth_open * np.array([0.9, 1.0, 1.0, 1.0, 0.9])
     y[[48, 54, 60, 64]] += 0.35 * mouth_open
     y[:17] += 0.7 * mouth_open * np.sin(_JAW_ANGLE) ** 4
@@ -144,7 +138,36 @@ def frontal_shape(identity, expression) -> tuple[np.ndarray, np.ndarray]:
         y[upper] += 0.85 * blink * (y[low] - y[upper])
 
     outline = np.stack([_OUTLINE_X * fw, _OUTLINE_Y + bh * 0.3, _OUTLINE_H * fd], axis=1)
-    return np.stack([x, y, h], axis=1), outline
+    return np.concatenate([np.stack([x, y, h], axis=1), outline])
+
+
+_NEUTRAL = np.concatenate([NEUTRAL_IDENTITY, NEUTRAL_EXPRESSION])
+MEAN_SHAPE = _construct(NEUTRAL_IDENTITY, NEUTRAL_EXPRESSION)
+"""``(77, 3)`` neutral shape: 68 landmarks and the forehead outline, ``(x, y, h)``."""
+BASIS = np.stack([_construct(p[:13], p[13:]) - MEAN_SHAPE
+                  for p in _NEUTRAL + np.eye(len(_NEUTRAL))])
+"""``(18, 77, 3)``: the effect of a unit step of each identity, then expression, parameter."""
+_CONTOUR = np.r_[0:17, 68:77]
+_FRONT = np.r_[np.full(17, _JAW_FRONT), np.full(9, _FOREHEAD_FRONT)]
+
+
+def frontal_shape(identity, expression) -> tuple[np.ndarray, np.ndarray]:
+    """The face in its frontal pose, before the contour follows the silhouette.
+
+    A linear shape model (in the spirit of a 3D morphable model):
+    ``shape = MEAN_SHAPE + sum_k (p_k - neutral_k) * BASIS[k]``, where each basis shape is one
+    effect (face width, eye spacing, mouth open, ...) built by :func:`_construct`.
+
+    Args:
+        identity: ``(13,)`` in the order of :data:`IDENTITY_NAMES`.
+        expression: ``(5,)`` in the order of :data:`EXPRESSION_NAMES`.
+    Returns:
+        ``(x, y, h)`` arrays of the 68 landmarks ``(68, 3)`` and the forehead outline ``(9, 3)``,
+        with ``h = -z`` the protrusion toward the camera.
+    """
+    p = np.concatenate([np.asarray(identity, float), np.asarray(expression, float)]) - _NEUTRAL
+    shape = MEAN_SHAPE + np.tensordot(p, BASIS, axes=1)
+    return shape[:68], shape[68:]
 
 
 def follow_silhouette(x, h, front, yaw_deg):
@@ -166,13 +189,12 @@ def shape_3d(identity, expression, yaw_deg: float) -> tuple[np.ndarray, np.ndarr
 
     Only the contour depends on the yaw (see :func:`follow_silhouette`); ``z = -h``.
     """
-    pts, outline = frontal_shape(identity, expression)
-    pts[:17, 0], pts[:17, 2] = follow_silhouette(pts[:17, 0], pts[:17, 2], _JAW_FRONT, yaw_deg)
-    outline[:, 0], outline[:, 2] = follow_silhouette(outline[:, 0], outline[:, 2],
-                                                     _FOREHEAD_FRONT, yaw_deg)
-    pts[:, 2] *= -1
-    outline[:, 2] *= -1
-    return pts, outline
+    p = np.concatenate([np.asarray(identity, float), np.asarray(expression, float)]) - _NEUTRAL
+    shape = MEAN_SHAPE + np.tensordot(p, BASIS, axes=1)
+    c = shape[_CONTOUR]
+    shape[_CONTOUR, 0], shape[_CONTOUR, 2] = follow_silhouette(c[:, 0], c[:, 2], _FRONT, yaw_deg)
+    shape[:, 2] *= -1
+    return shape[:68], shape[68:]
 
 
 def rotation_matrix(yaw: float, pitch: float, roll: float) -> np.ndarray:

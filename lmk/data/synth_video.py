@@ -13,8 +13,9 @@ from torch.utils.data import Dataset
 
 from .synth import (_check_count, _f32, check_size, get_difficulty, landmark_box,
                     noisy_five_points, sample_effects_for, sample_expression, sample_identity)
-from .synth_face import landmarks_2d
-from .synth_render import apply_effects, draw_face, render_background, sample_appearance
+from .synth_face import landmarks_2d, shape_3d
+from .synth_render import draw_face, sample_appearance
+from .synth_scene import apply_effects, render_background
 
 
 def _smooth(rng, t: np.ndarray, centre: float, amplitude: float) -> np.ndarray:
@@ -93,8 +94,9 @@ def synth_video(seed, T: int = 64, size: int = 128, difficulty="default",
     landmarks = np.empty((T, 68, 2))
     for k in range(T):
         img = scene.copy()
-        landmarks[k] = draw_face(img, identity, expression[k], pose[k], camera[k],
-                                 app)["landmarks"]
+        points3d, outline3d = shape_3d(identity, expression[k], pose[k, 0])
+        landmarks[k] = draw_face(img, points3d, outline3d, pose[k], camera[k], app,
+                                 identity[0])["landmarks"]
         frames[k] = apply_effects(img, rng, effects)
     return {
         "frames": frames,

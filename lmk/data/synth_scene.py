@@ -1,0 +1,176 @@
+"""The scene around the synthetic faces: textured backgrounds, occluders, camera effects.
+
+Textures and sensor noise come from banks built once from fixed seeds; each image crops,
+recolours and combines them with its own generator, so every image stays a pure function of
+its ``numpy.random.Generator`` and costs no per-pixel random numbers.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from .synth_draw import ellipse, fill_rough, line, rgb
+
+_BANK_SIZE = 320
+
+
+@lru_cache(maxsize=1)
+def texture_bank() -> tuple[np.ndarray, ...]:
+    """Gray textures ``(320, 320)`` uint8 in [0, 255], built once from a fixed seed."""
+    rng = np.random.default_rng(20240601)
+    n = _BANK_SIZE
+    out = []
+    for sigma in (1.5, 4.0, 10.0, 24.0):                       # smooth noise at four scales
+        t = cv2.GaussianBlur(rng.random((n, n), dtype=np.float32), (0, 0), sigma)
+        out.append(t)
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    for freq, ang in ((0.08, 0.3), (0.2, 1.2), (0.04, 2.0)):  # stripes, wavy stripes
+        u = xx * np.cos(ang) + yy * np.sin(ang)
+        out.append(np.sin(freq * u + 3 * np.sin(0.02 * (xx - yy))))
+    t = np.zeros((n, n), np.float32)                            # random discs
+    for _ in range(150):
+        cv2.circle(t, (int(rng.integers(n)), int(rng.integers(n))), int(rng.integers(4, 30)),
+                   float(rng.random()), -1, cv2.LINE_AA)
+    out.append(t)
+    t = ((xx // 24 + yy // 24) % 2).astype(np.float32)         # tiles with grain
+    out.append(cv2.GaussianBlur(t, (0, 0), 1.0) + 0.3 * out[0])
+    result = []
+    for t in out:
+        t = (t - t.min()) / max(t.max() - t.min(), 1e-6)
+        result.append((t * 255).astype(np.uint8))
+    return tuple(result)
+
+
+@lru_cache(maxsize=1)
+def noise_bank() -> np.ndarray:
+    """Standard normal noise ``(320, 320, 3)`` float32 from a fixed seed (cropped per image)."""
+    return np.random.default_rng(7).standard_normal((_BANK_SIZE, _BANK_SIZE, 3), np.float32)
+
+
+def _texture_patch(rng, size: int, smooth_only: bool = False) -> np.ndarray:
+    bank = texture_bank()
+    t = bank[int(rng.integers(4 if smooth_only else len(bank)))]
+    crop = int(rng.integers(max(size // 2, 16), _BANK_SIZE + 1))
+    x0, y0 = (int(v) for v in rng.integers(0, _BANK_SIZE - crop + 1, 2))
+    patch = t[y0:y0 + crop, x0:x0 + crop]
+    if rng.random() < 0.5:
+        patch = patch.T
+    return cv2.resize(patch, (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def _colorize(gray: np.ndarray, rng) -> np.ndarray:
+    c0, c1 = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+    gamma = rng.uniform(0.5, 2.0)
+    t = (np.arange(256) / 255.0) ** gamma
+    lut = (c0[None] + t[:, None] * (c1 - c0)[None]).astype(np.uint8).reshape(256, 1, 3)
+    return cv2.LUT(cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB), lut)
+
+
+
+# ----------------------------------------------------------------------------- background
+
+def render_background(rng, size: int, num_shapes: tuple[int, int] = (2, 8)) -> np.ndarray:
+    """A random textured background ``(size, size, 3)`` uint8: texture, colours, shapes."""
+    img = _colorize(_texture_patch(rng, size), rng)
+    for _ in range(int(rng.integers(num_shapes[0], num_shapes[1] + 1))):
+        color = rgb(rng.uniform(0, 255, 3))
+        kind = rng.integers(4)
+        c = rng.uniform(-0.1, 1.1, 2) * size
+        r = rng.uniform(0.05, 0.4) * size
+        if kind == 0:
+            ellipse(img, c, (r, r * rng.uniform(0.3, 1.0)), float(rng.uniform(0, 180)), color)
+        elif kind == 1:
+            k = int(rng.integers(3, 7))
+            ang = np.sort(rng.uniform(0, 2 * np.pi, k))
+            poly = c + r * rng.uniform(0.5, 1.0, (k, 1)) * np.stack([np.cos(ang), np.sin(ang)], 1)
+            fill_rough(img, poly, color)
+        elif kind == 2:
+            p = c + rng.uniform(-1, 1, (2, 2)) * r * 2
+            line(img, p, color, int(rng.integers(1, max(2, size // 24))))
+        else:
+            w = rng.uniform(0.2, 1.0, 2) * r
+            a = rng.uniform(0, np.pi)
+            rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+            box = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * w
+            fill_rough(img, c + box @ rot.T, color)
+    return img
+
+
+
+# ----------------------------------------------------------------------------- occluders, camera
+
+def draw_occluders(img, rng, landmarks: np.ndarray, count: int) -> np.ndarray:
+    """Draw ``count`` occluders over parts of the face; return their mask ``(H, W)`` uint8."""
+    size = img.shape[0]
+    mask = np.zeros(img.shape[:2], np.uint8)
+    span = float(np.ptp(landmarks, axis=0).max())
+    for _ in range(count):
+        centre = landmarks[int(rng.integers(68))] + rng.normal(0, 0.1 * span, 2)
+        kind = int(rng.integers(3))
+        layer = np.zeros(img.shape[:2], np.uint8)
+        if kind == 0:                                   # a bar (hand-held object, strand)
+            a = rng.uniform(0, np.pi)
+            half = np.array([np.cos(a), np.sin(a)]) * span * rng.uniform(0.3, 0.9)
+            normal = np.array([-half[1], half[0]]) / np.linalg.norm(half) * span * \
+                rng.uniform(0.06, 0.18)
+            poly = centre + np.stack([-half - normal, half - normal, half + normal, -half + normal])
+        elif kind == 1:                                 # a blob (hand, ball)
+            k = 7
+            ang = np.sort(rng.uniform(0, 2 * np.pi, k))
+            rad = span * rng.uniform(0.15, 0.35) * rng.uniform(0.7, 1.0, (k, 1))
+            poly = centre + rad * np.stack([np.cos(ang), np.sin(ang)], 1)
+        else:                                           # glasses-like band over the eyes
+            e0, e1 = landmarks[36:42].mean(0), landmarks[42:48].mean(0)
+            d = e1 - e0
+            n = np.array([-d[1], d[0]]) * rng.uniform(0.15, 0.3)
+            poly = np.stack([e0 - 0.45 * d - n, e1 + 0.45 * d - n, e1 + 0.45 * d + n,
+                             e0 - 0.45 * d + n])
+        fill_rough(layer, poly, 255)
+        if rng.random() < 0.5:
+            texture = _colorize(_texture_patch(rng, size), rng)
+        else:
+            texture = np.empty_like(img)
+            texture[:] = rgb(rng.uniform(0, 255, 3))
+        a = layer.astype(np.float32) * (1 / 255)
+        img[:] = cv2.blendLinear(texture, img, a, 1 - a)
+        np.maximum(mask, layer, out=mask)
+    return mask
+
+
+def sample_effects(rng, blur: tuple, noise: tuple, contrast: tuple, motion_blur_prob: float,
+                   size: int) -> dict:
+    """Camera settings of one shot: lighting gain field, blur, motion-blur kernel, noise level."""
+    effects = {
+        "gain": (rng.uniform(*contrast) * rng.uniform(0.85, 1.15, (2, 2, 3))).astype(np.float32),
+        "sigma": rng.uniform(*blur) * size / 128,
+        "noise": rng.uniform(*noise),
+        "kernel": None,
+    }
+    if rng.random() < motion_blur_prob:
+        k = int(rng.integers(3, 4 + size // 32)) | 1
+        kernel = np.zeros((k, k), np.float32)
+        kernel[k // 2] = 1.0
+        rot = cv2.getRotationMatrix2D(((k - 1) / 2, (k - 1) / 2), float(rng.uniform(0, 180)), 1)
+        kernel = cv2.warpAffine(kernel, rot, (k, k))
+        effects["kernel"] = kernel / kernel.sum()
+    return effects
+
+
+def apply_effects(img, rng, effects: dict) -> np.ndarray:
+    """Apply :func:`sample_effects` settings; ``rng`` picks only the noise pattern."""
+    size = img.shape[0]
+    gain = cv2.resize(effects["gain"], (size, size), interpolation=cv2.INTER_LINEAR)
+    out = cv2.multiply(img.astype(np.float32), gain)
+    if effects["kernel"] is not None:
+        out = cv2.filter2D(out, -1, effects["kernel"])
+    sigma = effects["sigma"]
+    if sigma > 0.25:
+        k = 2 * int(np.ceil(2.5 * sigma)) + 1
+        out = cv2.GaussianBlur(out, (k, k), sigma)
+    if effects["noise"] > 0:
+        y0, x0 = (int(v) for v in rng.integers(0, _BANK_SIZE - size + 1, 2))
+        out = cv2.scaleAdd(noise_bank()[y0:y0 + size, x0:x0 + size], effects["noise"], out)
+    return cv2.add(out, 0.0, dtype=cv2.CV_8U)
