@@ -70,7 +70,8 @@ def profile(model: nn.Module, input_size=(1, 3, 192, 192), *, device: str = "met
     Returns:
         dict with ``params`` (count), ``macs`` (multiply-accumulates), ``flops`` (= 2 macs, as
         ``FlopCounterMode`` counts), ``gmacs``, ``size_mb`` (fp32 parameters and floating-point
-        buffers, 10^6 bytes), ``output_mb`` (fp32 outputs).
+        buffers, 10^6 bytes), ``output_mb`` (fp32 outputs), ``output_shape`` (None unless the
+        output is one tensor).
     """
     size = _check_input_size(input_size)
     net = copy.deepcopy(model).to(device)
@@ -81,8 +82,31 @@ def profile(model: nn.Module, input_size=(1, 3, 192, 192), *, device: str = "met
     flops = int(counter.get_total_flops())
     params = count_parameters(model)
     buffers = sum(b.numel() for b in model.buffers() if b.is_floating_point())
+    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else None
     return {"params": params, "macs": flops // 2, "flops": flops, "gmacs": flops / 2e9,
-            "size_mb": 4 * (params + buffers) / MB, "output_mb": _outputs_bytes(out) / MB}
+            "size_mb": 4 * (params + buffers) / MB, "output_mb": _outputs_bytes(out) / MB,
+            "output_shape": shape}
+
+
+def profile_chain(stages, input_size) -> list[dict]:
+    """:func:`profile` of modules applied one after the other, e.g. the blocks of a head.
+
+    Args:
+        stages: ``[(name, module), ...]`` (or an ``nn.Sequential``); each takes the previous output.
+        input_size: shape of the first input.
+    Returns:
+        one row per stage: ``name``, ``input_shape``, ``output_shape``, ``macs``, ``params``.
+    """
+    items = list(stages.named_children()) if isinstance(stages, nn.Sequential) else list(stages)
+    shape, rows = _check_input_size(input_size), []
+    for name, module in items:
+        cost = profile(module, shape)
+        if cost["output_shape"] is None:
+            raise ValueError(f"stage {name!r} must return one tensor to chain the next stage")
+        rows.append({"name": name, "input_shape": shape, "output_shape": cost["output_shape"],
+                     "macs": cost["macs"], "params": cost["params"]})
+        shape = cost["output_shape"]
+    return rows
 
 
 # ------------------------------------------------------------------------- training memory

@@ -123,3 +123,13 @@ def test_latency_returns_milliseconds():
     assert set(out) == {"median_ms", "min_ms", "mean_ms"} and out["min_ms"] > 0
     with pytest.raises(ValueError, match="repeats"):
         latency(nn.Identity(), (1, 3), repeats=0)
+
+
+def test_profile_chain_shapes_and_macs():
+    from lmk.complexity import profile_chain
+
+    chain = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.PixelShuffle(2), nn.Conv2d(2, 4, 1))
+    rows = profile_chain(chain, (1, 3, 5, 5))
+    assert [r["output_shape"] for r in rows] == [(1, 8, 5, 5), (1, 2, 10, 10), (1, 4, 10, 10)]
+    assert [r["macs"] for r in rows] == [25 * 3 * 8 * 9, 0, 100 * 2 * 4]
+    assert sum(r["macs"] for r in rows) == profile(chain, (1, 3, 5, 5))["macs"]

@@ -131,3 +131,31 @@ def test_regression_model_starts_at_init_points():
         RegressionModel(5, init_points=torch.zeros(4, 2))
     with pytest.raises(ValueError, match="num_landmarks"):
         RegressionModel(0)
+
+
+def test_unflip_heatmaps_is_exact_under_the_pixel_centre_convention():
+    from lmk.codecs import gaussian_heatmaps
+    from lmk.data.transforms import flip_landmarks
+    from lmk.layouts import LAYOUT_68
+    from lmk.models import unflip_heatmaps
+
+    rng = np.random.default_rng(0)
+    points = rng.uniform(4, 27, size=(2, 68, 2))                     # heatmap pixels, W = 32
+    flipped = flip_landmarks(points, 32, LAYOUT_68.flip_perm)         # x -> W - 1 - x, re-indexed
+    h_flipped = gaussian_heatmaps(torch.from_numpy(flipped), (24, 32), 1.5)
+    h_direct = gaussian_heatmaps(torch.from_numpy(points), (24, 32), 1.5)
+    torch.testing.assert_close(unflip_heatmaps(h_flipped, LAYOUT_68.flip_perm), h_direct,
+                               rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="flip_perm"):
+        unflip_heatmaps(h_direct[:, :5], LAYOUT_68.flip_perm)
+
+
+def test_flip_test_heatmaps_averages_both_views():
+    from lmk.layouts import LAYOUT_68
+    from lmk.models import flip_test_heatmaps, unflip_heatmaps
+
+    model = HeatmapModel(0.25, "SD", 16, 68).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = 0.5 * (model(x) + unflip_heatmaps(model(x.flip(-1)), LAYOUT_68.flip_perm))
+        torch.testing.assert_close(flip_test_heatmaps(model, x, LAYOUT_68.flip_perm), expected)

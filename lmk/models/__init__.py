@@ -9,9 +9,9 @@
 
 from .backbones import MobileNetV2, ResNet, build_backbone, mobilenet_v2, resnet
 from .heads import UpsampleHead, check_strategy
-from .heatmap import HeatmapModel
+from .heatmap import HeatmapModel, flip_test_heatmaps, unflip_heatmaps
 from .marginal import CoAttention, MarginalDetector
 from .regression import RegressionModel
 
 __all__ = ["MobileNetV2", "ResNet", "build_backbone", "mobilenet_v2", "resnet", "UpsampleHead",
-           "check_strategy", "HeatmapModel", "CoAttention", "MarginalDetector", "RegressionModel"]
+           "check_strategy", "HeatmapModel", "flip_test_heatmaps", "unflip_heatmaps", "CoAttention", "MarginalDetector", "RegressionModel"]

@@ -11,6 +11,7 @@ Heatmap pixel ``(i, j)`` of a model with output stride ``s`` covers input pixels
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -72,3 +73,31 @@ class HeatmapModel(nn.Module):
             return self.output_size
         h, w = _size_pair(input_size, "input_size")
         return int(h / self.stride), int(w / self.stride)
+
+
+def unflip_heatmaps(heatmaps: Tensor, flip_perm) -> Tensor:
+    """Map heatmaps predicted on a mirrored image back to the original image.
+
+    Mirroring maps input pixel ``x -> W_in - 1 - x`` and, since heatmap pixel ``i`` sits over
+    input ``(i + 0.5) s - 0.5``, heatmap pixel ``i -> W - 1 - i``: reversing the last axis is
+    exact, with no half-pixel shift. Channel ``j`` of the result is channel ``flip_perm[j]`` of
+    the mirrored prediction (the left eye of the mirror image is the right eye of the original;
+    ``flip_perm`` is an involution).
+
+    Args:
+        heatmaps: ``(B, N, H, W)`` predicted on ``images.flip(-1)``.
+        flip_perm: ``(N,)`` the layout's flip permutation.
+    """
+    perm = torch.as_tensor(flip_perm, dtype=torch.long, device=heatmaps.device)
+    if heatmaps.ndim != 4 or perm.shape != (heatmaps.shape[1],):
+        raise ValueError(f"heatmaps must be (B, N, H, W) with N = len(flip_perm) = {len(perm)}, "
+                         f"got {tuple(heatmaps.shape)}")
+    return heatmaps.flip(-1)[:, perm]
+
+
+def flip_test_heatmaps(model: nn.Module, images: Tensor, flip_perm) -> Tensor:
+    """Flip test-time averaging (Earp et al. (2021), Sec. 5.1): mean of the heatmaps of the image
+    and of its mirror image mapped back (:func:`unflip_heatmaps`). ``(B, 3, H, W) -> (B, N, h, w)``."""
+    both = model(torch.cat([images, images.flip(-1)]))        # one batch, as Earp do
+    direct, mirrored = both.chunk(2)
+    return 0.5 * (direct + unflip_heatmaps(mirrored, flip_perm))
