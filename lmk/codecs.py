@@ -181,14 +181,19 @@ def _window_1d(maps: torch.Tensor, centre: torch.Tensor, radius: int):
 
 def _window_2d(maps: torch.Tensor, iy: torch.Tensor, ix: torch.Tensor, radius: int):
     """Values ``(M, 2r+1, 2r+1)`` around ``(ix, iy)`` and the row and column inside masks
-    ``(M, 2r+1)``. Cells outside the map hold a replicated border value: callers mask them."""
+    ``(M, 2r+1)``. Cells outside the map repeat the border: callers must mask them.
+
+    Copies the ``2r+1`` whole rows first (contiguous), then picks the columns: several times
+    faster than gathering ``(2r+1)^2`` scattered cells.
+    """
     m, h, w = maps.shape
+    k = 2 * radius + 1
     offsets = torch.arange(-radius, radius + 1, device=maps.device)
     rows, cols = iy[:, None] + offsets, ix[:, None] + offsets           # (M, K)
     row_inside, col_inside = (rows >= 0) & (rows < h), (cols >= 0) & (cols < w)
-    flat_idx = rows.clamp(0, h - 1)[:, :, None] * w + cols.clamp(0, w - 1)[:, None, :]
-    k = 2 * radius + 1
-    values = maps.reshape(m, h * w).gather(1, flat_idx.reshape(m, k * k)).reshape(m, k, k)
+    first_row = torch.arange(m, device=maps.device)[:, None] * h
+    strips = maps.reshape(m * h, w).index_select(0, (first_row + rows.clamp(0, h - 1)).reshape(-1))
+    values = strips.reshape(m, k, w).gather(2, cols.clamp(0, w - 1)[:, None, :].expand(m, k, k))
     return values, row_inside, col_inside
 
 
@@ -251,10 +256,10 @@ def _dark_offset_2d(window: torch.Tensor, row_inside: torch.Tensor, col_inside: 
     gradient and the mixed derivative, step 2 for ``d2/dx2`` and ``d2/dy2`` (the stencil of
     Zhang et al.'s code, less sensitive to noise).
     """
-    blur = _blur_matrix(kernel)                                     # (2r+5, 5)
+    blur = _blur_matrix(kernel).to(window.dtype)                    # (2r+5, 5)
     blur_rows = row_inside[:, :, None] * blur                       # zero padding folded in
     blur_cols = col_inside[:, :, None] * blur
-    b = blur_rows.transpose(1, 2) @ window.double() @ blur_cols     # (M, 5, 5)
+    b = (blur_rows.transpose(1, 2) @ (window @ blur_cols)).double()  # (M, 5, 5)
     stencil = torch.cat([b[:, 2, :], b[:, :, 2], b[:, [1, 1, 3, 3], [1, 3, 1, 3]]], dim=1)
     lg = torch.log(b.clamp_min(torch.finfo(b.dtype).tiny))
     dx = 0.5 * (lg[:, 2, 3] - lg[:, 2, 1])

@@ -182,9 +182,11 @@ def test_decoders_ranked_on_noisy_heatmaps():
 # ------------------------------------------------------------------------------- properties
 
 @settings(max_examples=40, deadline=None)
-@given(x=st.floats(14, 40), y=st.floats(14, 30), dx=st.integers(-6, 6), dy=st.integers(-6, 6),
+@given(x=st.floats(18, 39), y=st.floats(18, 29), dx=st.integers(-6, 6), dy=st.integers(-6, 6),
        sigma=st.floats(1.0, 3.0), method=st.sampled_from(METHODS))
 def test_decoding_is_equivariant_to_integer_shifts(x, y, dx, dy, sigma, method):
+    """Away from the borders (>= 12 cells: the widest DARK window), shifting the map by whole
+    cells shifts the decoded point by exactly as much."""
     rng = np.random.default_rng(0)
     noise = 0.02 * rng.standard_normal(SIZE)
     hm = gaussian_heatmaps(np.array([[x, y]]), SIZE, sigma) + noise
@@ -203,9 +205,11 @@ def test_decoding_is_equivariant_to_integer_shifts(x, y, dx, dy, sigma, method):
 
 
 @settings(max_examples=30, deadline=None)
-@given(x=st.floats(10, 50), dx=st.integers(-8, 8), sigma=st.floats(1.0, 3.0),
+@given(x=st.floats(20, 43), dx=st.integers(-8, 8), sigma=st.floats(1.0, 3.0),
        method=st.sampled_from(METHODS))
 def test_1d_decoding_is_equivariant_to_integer_shifts(x, dx, sigma, method):
+    if method == "soft_argmax":
+        sigma = min(sigma, 1.5)  # a Gaussian cut by the border has a biased mean
     hx, hy = gaussian_marginals(np.array([[x, 20.0]]), SIZE, sigma)
     a = decode_marginals(hx, hy, method, blur_sigma=sigma)
     b = decode_marginals(np.roll(hx, dx, axis=-1), hy, method, blur_sigma=sigma)

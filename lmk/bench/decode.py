@@ -4,8 +4,11 @@ The workload is a batch of 64 images x 68 landmarks of 64 x 64 heatmaps (and the
 1D marginals of length 64), Gaussian sigma 2 plus a little noise. The loop baseline is
 :func:`dark_reference_loop`, the DARK decoder as Zhang et al. (2020) publish it: for every
 landmark, blur the full map with ``cv2.GaussianBlur``, take the log, and take a Taylor step at
-the argmax. Both run here, side by side, on the same input; the ratio of their times is
-``decode_dark_speedup_vs_loop``.
+the argmax. Both run here, side by side on one thread, on the same input; the ratio of their
+times is ``decode_dark_speedup_vs_loop``. Times are the best of several repeats.
+
+    python -m lmk.bench --only decode
+
 """
 
 from __future__ import annotations
@@ -91,20 +94,27 @@ def _best_time(fn, repeats: int) -> float:
 
 
 def run(quick: bool = False) -> dict[str, float]:
+    """All figures on one thread (the loop baseline is single-threaded, and one thread keeps
+    the figures steady on a shared machine)."""
     repeats = 3 if quick else 10
     hm, hx, hy, _ = make_workload()
     maps = hm.shape[0] * hm.shape[1]
     results: dict[str, float] = {}
-    for method in METHODS:
-        t = _best_time(lambda: decode_heatmaps(hm, method, blur_sigma=SIGMA), repeats)
-        results[f"decode_2d_{method}_maps_per_s"] = maps / t
-    for method in METHODS:
-        t = _best_time(lambda: decode_marginals(hx, hy, method, blur_sigma=SIGMA), repeats)
-        results[f"decode_1d_{method}_maps_per_s"] = maps / t
-    # side by side: vectorized DARK and the per-landmark loop on the same numpy input
-    hm_np = hm.numpy()
-    t_vec = _best_time(lambda: decode_heatmaps(hm_np, "dark", blur_sigma=SIGMA), repeats)
-    t_loop = _best_time(lambda: dark_reference_loop(hm_np, SIGMA), 1 if quick else 3)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for method in METHODS:
+            t = _best_time(lambda: decode_heatmaps(hm, method, blur_sigma=SIGMA), repeats)
+            results[f"decode_2d_{method}_maps_per_s"] = maps / t
+        for method in METHODS:
+            t = _best_time(lambda: decode_marginals(hx, hy, method, blur_sigma=SIGMA), repeats)
+            results[f"decode_1d_{method}_maps_per_s"] = maps / t
+        # side by side: vectorized DARK and the per-landmark loop on the same numpy input
+        hm_np = hm.numpy()
+        t_vec = _best_time(lambda: decode_heatmaps(hm_np, "dark", blur_sigma=SIGMA), repeats)
+        t_loop = _best_time(lambda: dark_reference_loop(hm_np, SIGMA), 1 if quick else 3)
+    finally:
+        torch.set_num_threads(threads)
     results["decode_dark_loop_maps_per_s"] = maps / t_loop
     results["decode_dark_speedup_vs_loop"] = t_loop / t_vec
     return results
@@ -115,7 +125,8 @@ def describe() -> dict[str, str]:
     for dim in ("2d", "1d"):
         for method in METHODS:
             labels[f"decode_{dim}_{method}_maps_per_s"] = (
-                f"{dim.upper()} {method} decode, {BATCH}x{LANDMARKS} maps {SIZE} (maps/s)")
-    labels["decode_dark_loop_maps_per_s"] = "2D DARK per-landmark loop baseline (maps/s)"
-    labels["decode_dark_speedup_vs_loop"] = "2D DARK vectorized / per-landmark loop (x)"
+                f"{dim.upper()} {method} decode, {BATCH}x{LANDMARKS} maps of {SIZE}, 1 thread "
+                f"(maps/s)")
+    labels["decode_dark_loop_maps_per_s"] = "2D DARK per-landmark loop, 1 thread (maps/s)"
+    labels["decode_dark_speedup_vs_loop"] = "2D DARK speed-up, vectorized vs loop (x)"
     return labels
