@@ -501,8 +501,15 @@ class MarginalCodec(HeatmapCodec):
         hx, hy = gaussian_marginals(self.to_heatmap(p), self.heatmap_size, self.sigma)
         return from_torch(hx, was_numpy), from_torch(hy, was_numpy)
 
-    def decode(self, hx, hy, return_confidence: bool = False):
-        """``hx (..., N, W)``, ``hy (..., N, H)`` -> ``(..., N, 2)`` input pixels."""
+    def decode(self, hx, hy=None, return_confidence: bool = False):
+        """``hx (..., N, W)``, ``hy (..., N, H)`` -> ``(..., N, 2)`` input pixels.
+
+        Also accepts the pair as one argument, ``decode((hx, hy))``, the output of a 1D model.
+        """
+        if hy is None and isinstance(hx, (tuple, list)) and len(hx) == 2:
+            hx, hy = hx
+        if hy is None:
+            raise ValueError("MarginalCodec.decode needs hx and hy (or the pair (hx, hy))")
         tx, was_numpy = to_torch(hx)
         ty, _ = to_torch(hy)
         (H, W) = self.heatmap_size

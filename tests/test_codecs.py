@@ -231,6 +231,10 @@ def test_codec_round_trip_in_input_pixels(cls):
                    codec.decode(torch.tensor(targets), return_confidence=True))
     assert isinstance(out_t, torch.Tensor) and conf.shape == (3, 68)
     assert torch.all((conf > 0.8) & (conf <= 1.0))
+    if cls is MarginalCodec:  # a 1D model returns the pair: decode((hx, hy)) works too
+        np.testing.assert_array_equal(codec.decode(targets), out)
+        with pytest.raises(ValueError, match="needs hx and hy"):
+            codec.decode(targets[0])
 
 
 def test_heatmap_codec_uses_the_pixel_centre_convention():
