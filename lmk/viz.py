@@ -112,3 +112,45 @@ def draw_layout(ax, landmarks, layout: Layout = LAYOUT_68, *, numbers: bool = Tr
     ax.set_xticks([])
     ax.set_yticks([])
     return ax
+
+
+def show_quantization(ax, point, ratio: float, cells: float = 1.5):
+    """A point's round trip through a heatmap with ``ratio = L / F`` cells per input pixel.
+
+    Draws, in input pixels around ``point``: the heatmap cell edges of the floor convention of
+    Yin et al. (2020), Eqs. 3-4 (red, dashed, at multiples of ``1 / ratio``) and of the
+    pixel-centre convention (blue, solid, half an input pixel earlier), the point, and where each convention
+    recovers it (the floor convention returns a cell *corner*, the centre convention a cell
+    *centre*), with the errors ``E`` of Eq. 5 in the legend.
+
+    Args:
+        point: ``(x, y)`` in input pixels.
+        ratio: ``L / F``.
+        cells: half-width of the view in heatmap cells.
+    """
+    from .quantization import quantization_error, recover_points
+
+    p = _numpy(point).astype(np.float64).reshape(2)
+    step = 1.0 / ratio
+    half = cells * step
+    lo, hi = p - half, p + half
+    for offset, style, color in ((0.0, "--", "tab:red"), (-0.5, "-", "tab:blue")):
+        for axis, (a, b) in enumerate(zip(lo, hi)):
+            first = np.ceil((a - offset) / step) * step + offset
+            for edge in np.arange(first, b, step):
+                line = ax.axvline if axis == 0 else ax.axhline
+                line(edge, color=color, ls=style, lw=0.8, alpha=0.4)
+    ax.plot(*p, "kx", ms=10, mew=2, label=f"landmark ({p[0]:.2f}, {p[1]:.2f})")
+    for convention, color in (("floor", "tab:red"), ("centre", "tab:blue")):
+        q = recover_points(p, ratio, 1.0, convention)
+        e = float(quantization_error(p, ratio, 1.0, convention))
+        ax.plot([p[0], q[0]], [p[1], q[1]], color=color, lw=1)
+        ax.plot(*q, "o", color=color, label=f"{convention}: p' = ({q[0]:.2f}, {q[1]:.2f}), "
+                                            f"E = {e:.2f} px")
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(hi[1], lo[1])  # image convention: y grows downwards
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (input px)")
+    ax.set_ylabel("y (input px)")
+    ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
+    return ax
