@@ -154,3 +154,52 @@ def show_quantization(ax, point, ratio: float, cells: float = 1.5):
     ax.set_ylabel("y (input px)")
     ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
     return ax
+
+
+def plot_pixel_shuffle(ax_in, ax_out, channels: int = 4, size: int = 2):
+    """Pixel shuffle x2 on numbered values: ``channels`` maps of ``size x size`` (left) become one
+    ``2 size x 2 size`` map per 4 channels (right). Colour = source channel, number = value."""
+    import matplotlib.pyplot as plt
+    import torch
+
+    x = torch.arange(channels * size * size, dtype=torch.float32).reshape(1, channels, size, size)
+    y = torch.nn.functional.pixel_shuffle(x, 2)[0, 0].numpy()
+    source = np.arange(channels).repeat(size * size).reshape(channels, size, size)
+    cmap = plt.get_cmap("tab10")
+    for c in range(channels):                       # input: channels side by side
+        for (i, j), value in np.ndenumerate(x[0, c].numpy()):
+            ax_in.add_patch(plt.Rectangle((c * (size + 1) + j, i), 1, 1, color=cmap(c), alpha=0.6))
+            ax_in.text(c * (size + 1) + j + 0.5, i + 0.5, int(value), ha="center", va="center")
+    for (i, j), value in np.ndenumerate(y):
+        c = int(source.reshape(-1)[int(value)])
+        ax_out.add_patch(plt.Rectangle((j, i), 1, 1, color=cmap(c), alpha=0.6))
+        ax_out.text(j + 0.5, i + 0.5, int(value), ha="center", va="center")
+    ax_in.set_xlim(0, channels * (size + 1) - 1)
+    ax_in.set_ylim(size, 0)
+    ax_out.set_xlim(0, 2 * size)
+    ax_out.set_ylim(2 * size, 0)
+    for ax in (ax_in, ax_out):
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax_in.set_title(f"{channels} channels, {size}x{size}")
+    ax_out.set_title(f"{channels // 4} channel, {2 * size}x{2 * size}")
+    return ax_in, ax_out
+
+
+def plot_deconv_footprint(ax, size: int = 4, kernel: int = 4, stride: int = 2, padding: int = 1):
+    """How many kernel taps reach each output pixel of a transposed convolution (all-ones input
+    and kernel): 4 everywhere inside for 4x4 / stride 2, so the work is 4 MACs per output pixel
+    per channel pair, i.e. 16 per input pixel."""
+    import torch
+
+    x = torch.ones(1, 1, size, size)
+    w = torch.ones(1, 1, kernel, kernel)
+    taps = torch.nn.functional.conv_transpose2d(x, w, stride=stride, padding=padding)[0, 0].numpy()
+    ax.imshow(taps, cmap="Blues", vmin=0, vmax=taps.max() + 1)
+    for (i, j), v in np.ndenumerate(taps):
+        ax.text(j, i, int(v), ha="center", va="center", fontsize=8)
+    ax.set_title(f"taps per output pixel ({kernel}x{kernel}, stride {stride})")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
