@@ -149,7 +149,7 @@ def gaussian_marginals(points, size, sigma):
 
 
 # --------------------------------------------------------------------------------------------
-# decoding helpers (all on flat batches: 2D maps (M, H, W), 1D maps (M, L))
+# decoding internals (all on flat batches: 2D maps (M, H, W), 1D maps (M, L))
 # --------------------------------------------------------------------------------------------
 
 def _blur_kernel(blur_sigma: float, dtype, device) -> torch.Tensor:
