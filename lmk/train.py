@@ -62,6 +62,16 @@ class History:
     step_loss: list = field(default_factory=list)     # every step's loss, in order
     best_epoch: int | None = None
 
+    def record(self, epoch: int, losses: list, lr: float, ev: "Evaluation | None", seconds: float) -> None:
+        """Append one epoch: its step losses, learning rate, evaluation (or None) and duration."""
+        self.epoch.append(epoch)
+        self.train_loss.append(float(np.mean(losses)))
+        self.lr.append(lr)
+        self.step_loss.extend(losses)
+        self.seconds.append(seconds)
+        for name, attr in (("val_nme", "nme"), ("val_auc", "auc"), ("val_fr", "failure_rate")):
+            getattr(self, name).append(math.nan if ev is None else getattr(ev, attr))
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -392,14 +402,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
         if val_data is not None and (epoch % eval_every == 0 or epoch == epochs):
             ev = evaluate(model, val_data, decode_fn, batch_size=batch_size, num_workers=num_workers,
                           device=dev, norm=norm, threshold=threshold, amp=amp)
-        history.epoch.append(epoch)
-        history.train_loss.append(float(np.mean(losses)))
-        history.lr.append(current_lr)
-        history.step_loss.extend(losses)
-        history.val_nme.append(ev.nme if ev else math.nan)
-        history.val_auc.append(ev.auc if ev else math.nan)
-        history.val_fr.append(ev.failure_rate if ev else math.nan)
-        history.seconds.append(time.perf_counter() - t0)
+        history.record(epoch, losses, current_lr, ev, time.perf_counter() - t0)
         score = history.train_loss[-1] if val_data is None else (ev.nme if ev is not None else None)
         improved = score is not None and score < best
         if improved:
@@ -411,9 +414,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
             save_checkpoint(state, ckpt_dir / "last.pt")
             if improved:
                 save_checkpoint(state, ckpt_dir / "best.pt")
-        postfix = {"loss": f"{history.train_loss[-1]:.4g}"}
-        if ev is not None:
-            postfix["val NME %"] = f"{100 * ev.nme:.2f}"
         if hasattr(bar, "set_postfix"):
-            bar.set_postfix(postfix, refresh=False)
+            bar.set_postfix(loss=f"{history.train_loss[-1]:.4g}", val_nme_pct=f"{100 * history.val_nme[-1]:.2f}",
+                            refresh=False)
     return history

@@ -203,3 +203,40 @@ def plot_deconv_footprint(ax, size: int = 4, kernel: int = 4, stride: int = 2, p
     ax.set_xticks([])
     ax.set_yticks([])
     return ax
+
+
+def show_heatmap_marginals(fig, heatmap, hx, hy, point=None, title=None):
+    """A 2D heatmap with its 1D marginals on the top (``h^x``) and right (``h^y``) margins.
+
+    Yin et al. (2020), Eq. 12: ``h^x(x) = sum_y H(x, y)``, ``h^y(y) = sum_x H(x, y)``. The 1D
+    curves are drawn as bars centred on the heatmap's cells, so each bar sits above (beside) the
+    column (row) it sums.
+
+    Args:
+        fig: a matplotlib figure to draw into (three axes are added).
+        heatmap: ``(H, W)``; hx: ``(W,)``; hy: ``(H,)``; point: optional ``(x, y)`` in cells.
+    Returns:
+        ``(ax_heatmap, ax_x, ax_y)``.
+    """
+    grid = fig.add_gridspec(2, 2, width_ratios=(4, 1), height_ratios=(1, 4), wspace=0.05, hspace=0.05)
+    ax = fig.add_subplot(grid[1, 0])
+    ax_x = fig.add_subplot(grid[0, 0], sharex=ax)
+    ax_y = fig.add_subplot(grid[1, 1], sharey=ax)
+    h, vx, vy = _numpy(heatmap), _numpy(hx), _numpy(hy)
+    ax.imshow(h, cmap="magma", interpolation="nearest", aspect="auto")
+    ax_x.bar(np.arange(len(vx)), vx, width=1.0, color="tab:blue")
+    ax_y.barh(np.arange(len(vy)), vy, height=1.0, color="tab:orange")
+    if point is not None:
+        p = _numpy(point)
+        ax.plot(p[0], p[1], "c+", ms=12, mew=2)
+        ax_x.axvline(p[0], color="c", lw=1)
+        ax_y.axhline(p[1], color="c", lw=1)
+    ax.set_xlabel("x (heatmap cells)")
+    ax.set_ylabel("y (heatmap cells)")
+    ax_x.set_ylabel(r"$h^x$")
+    ax_y.set_xlabel(r"$h^y$")
+    ax_x.tick_params(labelbottom=False)
+    ax_y.tick_params(labelleft=False)
+    if title:
+        ax_x.set_title(title)
+    return ax, ax_x, ax_y
