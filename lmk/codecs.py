@@ -27,7 +27,7 @@ Decoders (``method``), each batched with no loop over images or landmarks:
   ``max(h, 0) / sum(max(h, 0))`` (Sun et al., 2018).
 
 Degenerate maps have a defined result (see :func:`decode_heatmaps`): a map that contains NaN or
-inf, or has no peak (constant, e.g. all zeros), decodes to NaN coordinates.
++inf, or has no peak (constant, e.g. all zeros), decodes to NaN coordinates.
 """
 
 from __future__ import annotations
@@ -165,8 +165,9 @@ def _blur_matrix(kernel: torch.Tensor, outputs: int = 5) -> torch.Tensor:
     ``outputs + 2r`` cells and keeps the ``outputs`` central cells that the kernel fully
     covers. ``T[i, j] = kernel[i - j]``."""
     taps = kernel.numel()
-    d = torch.arange(outputs + taps - 1, device=kernel.device)[:, None] - torch.arange(outputs,
-                                                                                        device=kernel.device)
+    i = torch.arange(outputs + taps - 1, device=kernel.device)
+    j = torch.arange(outputs, device=kernel.device)
+    d = i[:, None] - j[None, :]
     band = (d >= 0) & (d < taps)
     return torch.where(band, kernel[d.clamp(0, taps - 1)], torch.zeros((), dtype=kernel.dtype))
 
@@ -368,8 +369,9 @@ def decode_heatmaps(heatmaps, method: str = "dark", *, blur_sigma: float = 1.0,
         with ``return_confidence``, also ``(..., N)`` peak values.
 
     Degenerate maps (documented behaviour, no error):
-        * a map containing NaN or inf -> NaN point, NaN confidence;
+        * a map containing NaN or +inf -> NaN point, NaN confidence (-inf is just a low value);
         * a map without a peak (max == min, e.g. all zeros) -> NaN point, confidence = its value;
+        * ties between equal maxima go to the smallest x, then the smallest y;
         * ``"soft_argmax"`` of a map without positive values -> NaN point;
         * ``"dark"`` falls back to ``"shift"`` for a landmark whose step is not defined: its
           5 x 5 stencil leaves the map (argmax within 2 cells of the border), a blurred value
@@ -445,10 +447,11 @@ class HeatmapCodec:
         sigma: Gaussian std in heatmap cells.
         method: decoder, one of :data:`METHODS`. DARK blurs with ``sigma``.
 
-    Example:
-        >>> codec = HeatmapCodec(256, 64, sigma=2.0)
-        >>> targets = codec.encode(landmarks)        # (B, N, 64, 64)
-        >>> points = codec.decode(network_output)    # (B, N, 2) in input pixels
+    Example::
+
+        codec = HeatmapCodec(256, 64, sigma=2.0)
+        targets = codec.encode(landmarks)        # (B, N, 2) input px -> (B, N, 64, 64)
+        points = codec.decode(model(images))     # (B, N, 64, 64) -> (B, N, 2) input px
     """
 
     def __init__(self, input_size, heatmap_size, sigma: float = 2.0, method: str = "dark"):
