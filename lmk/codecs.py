@@ -28,6 +28,10 @@ Decoders (``method``), each batched with no loop over images or landmarks:
 
 Degenerate maps have a defined result (see :func:`decode_heatmaps`): a map that contains NaN or
 +inf, or has no peak (constant, e.g. all zeros), decodes to NaN coordinates.
+
+Everything is torch underneath: encoding is differentiable in the points, and ``"soft_argmax"``
+and ``"dark"`` in the map values (``argmax`` and ``shift`` are piecewise constant), so a model
+can be trained through a decoder (integral regression).
 """
 
 from __future__ import annotations

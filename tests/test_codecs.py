@@ -394,3 +394,54 @@ def test_codec_shape_errors():
         CoordinateCodec(64).decode(np.zeros((4, 136)))
     with pytest.raises(ValueError, match="method must be one of"):
         HeatmapCodec(64, 16, 1.5, method="median")
+
+
+# ------------------------------------------------------------------------------ gradients
+
+def test_gradients_by_gradcheck():
+    """Encoding is differentiable in the points, soft-argmax and DARK in the map values (the
+    map is lifted by 0.1 so that finite differences never cross the kink of max(h, 0))."""
+    pts = torch.tensor([[5.3, 4.7]], dtype=torch.float64, requires_grad=True)
+    check = dict(fast_mode=True)
+    assert torch.autograd.gradcheck(lambda q: gaussian_heatmaps(q, 10, 1.5), (pts,), **check)
+    assert torch.autograd.gradcheck(lambda q: gaussian_marginals(q, 10, 1.5), (pts,), **check)
+    hm = (gaussian_heatmaps(pts.detach(), 10, 1.5) + 0.1).requires_grad_(True)
+    for method in ("soft_argmax", "dark"):
+        assert torch.autograd.gradcheck(lambda h: decode_heatmaps(h, method, blur_sigma=1.0),
+                                        (hm,), **check)
+    hx, hy = (h + 0.1 for h in gaussian_marginals(pts.detach(), 10, 1.5))
+    hx.requires_grad_(True)
+    hy.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda a, b: decode_marginals(a, b, "soft_argmax"), (hx, hy),
+                                    **check)
+
+
+def test_decode_of_encode_has_identity_jacobian():
+    pts = torch.tensor([[20.3, 17.6]], dtype=torch.float64)
+    jac = torch.autograd.functional.jacobian(
+        lambda q: decode_heatmaps(gaussian_heatmaps(q, SIZE, 2.0), "dark", blur_sigma=2.0), pts)
+    np.testing.assert_allclose(jac.reshape(2, 2), np.eye(2), atol=1e-3)
+
+
+def test_dark_1d_at_least_as_accurate_as_a_reference_loop():
+    """1D DARK against a plain loop: blur (zero padding), log, Newton step at the argmax."""
+    import cv2
+
+    rng = np.random.default_rng(15)
+    sigma, n, length = 2.0, 300, 64
+    x = rng.uniform(3, length - 4, n)
+    hx, _ = gaussian_marginals(np.stack([x, x], -1), length, sigma)
+    hx = hx + 0.05 * rng.standard_normal(hx.shape)
+    r = math.ceil(3 * sigma)
+    ref = np.empty(n)
+    for i in range(n):
+        m = int(np.argmax(hx[i]))
+        padded = np.pad(hx[i], r)[None]
+        lg = np.log(np.maximum(cv2.GaussianBlur(padded, (2 * r + 1, 1), sigma)[0, r:-r], 1e-10))
+        ref[i] = m
+        if 1 < m < length - 2:
+            d, dd = 0.5 * (lg[m + 1] - lg[m - 1]), 0.25 * (lg[m + 2] - 2 * lg[m] + lg[m - 2])
+            ref[i] = m - d / dd if dd != 0 else m
+    ours = decode_marginals(hx, hx, "dark", blur_sigma=sigma)[:, 0]
+    assert np.abs(ours - x).mean() <= np.abs(ref - x).mean() + 1e-9
+    assert np.median(np.abs(ours - ref)) < 1e-9
