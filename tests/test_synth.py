@@ -177,6 +177,44 @@ def test_fill_puts_the_antialiased_edge_on_the_polygon():
     assert np.max(errors) < 0.2 and np.mean(errors) < 0.03
 
 
+def test_offset_edges_moves_each_edge_by_its_distance():
+    rng = np.random.default_rng(1)
+    ang = 2 * np.pi * np.arange(7) / 7 + rng.uniform(-0.1, 0.1, 7)   # turns of ~50 degrees
+    z = list((30 + rng.uniform(8, 12, 7) * np.exp(1j * ang)).tolist())
+    for d in (rng.uniform(-0.5, 1.0, 7).tolist(), [0.68] * 7):
+        out = offset_edges(z, d)
+        for k in range(7):
+            a, b = z[k], z[(k + 1) % 7]
+            normal = 1j * (b - a) / abs(b - a)               # inward: the polygon is CCW
+            for p in (out[k], out[(k + 1) % 7]):             # both ends lie on the moved line
+                assert ((p - a) * normal.conjugate()).real == pytest.approx(d[k], abs=1e-9)
+    straight = [0j, 10 + 0.01j, 20 + 0j, 10 + 10j]            # nearly collinear at vertex 1
+    out = offset_edges(straight, [0.5] * 4)
+    assert out[1].imag == pytest.approx(0.01 + 0.5, abs=1e-3)
+
+
+def test_fill_non_convex_is_seamless_and_exact():
+    """A star-shaped polygon with reflex vertices (drawn as convex pieces) covers its area and
+    every pixel well inside it fully."""
+    poly = np.array([[10.3, 10.2], [50.1, 12.0], [32.0, 30.4], [49.6, 50.3], [11.0, 48.7],
+                     [20.2, 30.0]])
+    img = np.zeros((60, 60), np.uint8)
+    fill(img, poly, 255)
+    x, y = poly[:, 0], poly[:, 1]
+    area = 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
+    perimeter = np.linalg.norm(poly - np.roll(poly, -1, 0), axis=1).sum()
+    assert abs(img.sum() / 255 - area) < 0.1 * perimeter
+    inside = cv2.pointPolygonTest
+    contour = poly.astype(np.float32).reshape(-1, 1, 2)
+    for j in range(60):
+        for i in range(60):
+            dist = inside(contour, (float(i), float(j)), True)
+            if dist > 1.5:
+                assert img[j, i] == 255, (i, j)
+            elif dist < -1.5:
+                assert img[j, i] == 0, (i, j)
+
+
 def test_subpixel_landmark_shift_changes_the_image():
     ds = SynthFaces(1, size=64, seed=0, difficulty="easy")
     item = ds[0]

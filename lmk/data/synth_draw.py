@@ -12,7 +12,8 @@ a landmark by a fraction of a pixel changes the image. Two OpenCV facts shape th
   edge (50 % coverage) on the polygon, i.e. on the landmarks.
 
 Points are ``(x, y)`` pixel coordinates with pixel centres at integers (OpenCV agrees). Inside,
-points are handled as complex numbers ``x + iy``: an edge's left normal is ``1j * edge``.
+points are handled as Python complex numbers ``x + iy`` (an edge's left normal is ``1j * edge``):
+the polygons are small, and plain Python beats numpy's per-call overhead on them.
 """
 
 from __future__ import annotations
@@ -26,102 +27,176 @@ AA_GROWTH = 0.68             # px by which OpenCV's anti-aliased fills grow a sh
 _AA = cv2.LINE_AA
 
 
-def _fixed(z: np.ndarray) -> np.ndarray:
-    """Complex points ``(..., K)`` to OpenCV fixed-point ``(..., K, 2)`` int32."""
-    return np.rint(np.stack((z.real, z.imag), -1) * _ONE).astype(np.int32)
-
-
-def as_complex(points) -> np.ndarray:
-    p = np.asarray(points, float)
-    return p[..., 0] + 1j * p[..., 1]
-
-
-def offset_edges(z: np.ndarray, d) -> np.ndarray:
-    """Move every edge of closed polygons inward by ``d`` px; return the new vertices.
-
-    Args:
-        z: ``(..., K)`` complex vertices (``x + iy``); edge ``k`` joins vertex ``k`` to ``k + 1``.
-        d: a scalar (mitred offset of all edges) or ``(..., K)`` per-edge distances (vertices
-            go to the intersections of the moved edges; 0 leaves an edge in place).
-    Returns:
-        ``(..., K)`` complex vertices.
-    """
-    nxt = np.concatenate((z[..., 1:], z[..., :1]), -1)
-    edge = nxt - z
-    normal = 1j * edge / np.maximum(np.abs(edge), 1e-9)             # left unit normals
-    area2 = (z.conj() * nxt).imag.sum(-1, keepdims=True)           # > 0: interior on the left
-    normal = np.where(area2 > 0, normal, -normal)
-    n_prev = np.concatenate((normal[..., -1:], normal[..., :-1]), -1)
-    cos = (n_prev.conj() * normal).real
-    if np.ndim(d) == 0:                                           # uniform: the mitre
-        return z + (n_prev + normal) * (d / np.maximum(1.0 + cos, 0.25))
-    d = np.asarray(d, float)
-    d_prev = np.concatenate((d[..., -1:], d[..., :-1]), -1)
-    sin = (n_prev.conj() * normal).imag
-    safe = np.abs(sin) > 0.3                                      # intersect the moved edges
-    solved = 1j * (d * n_prev - d_prev * normal) / np.where(safe, sin, 1.0)
-    mitre = (n_prev + normal) * (0.5 * (d + d_prev) / np.maximum(1.0 + cos, 0.25))
-    return z + np.where(safe, solved, mitre)
-
-
-def is_monotone(z: np.ndarray) -> bool:
-    """True if every horizontal line crosses the closed polygon ``(K,)`` at most twice."""
-    y = z.imag
-    dy = np.concatenate((y[1:], y[:1])) - y
-    up = dy[dy != 0] > 0
-    return int(np.count_nonzero(up[1:] != up[:-1])) + int(up[0] != up[-1]) <= 2
-
-
 def fill(img, poly, color, grow: float = 0.0) -> None:
     """Fill a polygon so that its visible edge lies on ``poly`` (moved out by ``grow`` px).
 
     Args:
         img: ``(H, W)`` or ``(H, W, C)`` uint8, drawn in place.
-        poly: ``(K, 2)`` points or ``(K,)`` complex; y-monotone polygons take one OpenCV call,
-            others (star-shaped about their centroid) a fan of triangles whose outer edges only
-            are inset, so the fan's inner edges overlap and leave no seam.
+        poly: ``(K, 2)`` points of a simple polygon, star-shaped about its centroid.
         color: a scalar or a tuple of floats.
+
+    A convex polygon takes one OpenCV call on its inset outline. Another is cut along spokes
+    from its centroid to its reflex vertices (and to edge midpoints, where a piece would still
+    not be convex) into convex pieces. Spokes are not inset, so neighbouring pieces overlap and
+    leave no seam; at a reflex vertex the overlap stays inside the shape, and a cut at an edge
+    midpoint lies on a straight edge, so the outline is exact everywhere.
     """
-    z = poly if np.iscomplexobj(poly) else as_complex(poly)
+    zl = [complex(x, y) for x, y in np.asarray(poly, float).tolist()]
+    n = len(zl)
     d = AA_GROWTH - grow
-    if is_monotone(z):
-        cv2.fillConvexPoly(img, _fixed(offset_edges(z, d)), color, _AA, SHIFT)
+    edges = [zl[k + 1 - n] - zl[k] for k in range(n)]
+    area2 = sum(a.real * b.imag - a.imag * b.real for a, b in zip(zl, zl[1:] + zl[:1]))
+    sign = 1.0 if area2 > 0 else -1.0
+    nl = [sign * 1j * e / (abs(e) or 1e-9) for e in edges]              # inward unit normals
+    rl, reflex = [], []
+    for k in range(n):
+        n1, n2, e1, e2 = nl[k - 1], nl[k], edges[k - 1], edges[k]
+        cos = n1.real * n2.real + n1.imag * n2.imag
+        rl.append(zl[k] + (n1 + n2) * (d / max(1.0 + cos, 0.25)))      # inset outline
+        if sign * (e1.real * e2.imag - e1.imag * e2.real) < -1e-9 * abs(e2) ** 2:
+            reflex.append(k)
+    if not reflex:
+        pts = np.array([(v.real, v.imag) for v in rl]) * _ONE
+        cv2.fillConvexPoly(img, np.rint(pts).astype(np.int32), color, _AA, SHIFT)
         return
-    centre = np.full_like(z, z.mean())
-    tris = np.stack([centre, z, np.concatenate((z[1:], z[:1]))], 1)   # (K, 3)
-    fill_pieces(img, offset_edges(tris, np.array([0.0, d, 0.0])), color)
+    c = sum(zl) / n
+
+    def on_spoke(q, k):             # where the spoke from c through q meets edge k's inset line
+        w, nk = q - c, nl[k]
+        u = c - zl[k]
+        den = nk.real * w.real + nk.imag * w.imag
+        t = (d - (nk.real * u.real + nk.imag * u.imag)) / den if den < 0 else -1.0
+        if not 0.0 < t < 1.0:
+            raise _NotStarShaped
+        return c + t * w
+
+    try:
+        pieces = _cut_at_spokes(zl, rl, reflex, c, on_spoke)
+    except _NotStarShaped:          # rare (degenerate, strongly foreshortened shapes)
+        pts = np.array([(v.real, v.imag) for v in rl]) * _ONE
+        cv2.fillPoly(img, [np.rint(pts).astype(np.int32)], color, _AA, SHIFT)
+        return
+    for piece in pieces:
+        pts = np.array([(v.real, v.imag) for v in piece]) * _ONE
+        cv2.fillConvexPoly(img, np.rint(pts).astype(np.int32), color, _AA, SHIFT)
 
 
-def fill_pieces(img, pieces: np.ndarray, color) -> None:
-    """Draw already-inset convex pieces ``(P, K)`` complex, one OpenCV call each."""
-    for piece in _fixed(pieces):
-        cv2.fillConvexPoly(img, piece, color, _AA, SHIFT)
+class _NotStarShaped(Exception):
+    pass
+
+
+def _cut_at_spokes(zl, rl, reflex, c, on_spoke) -> list:
+    """Convex pieces ``[c, ...]`` of a star-shaped polygon cut at ``reflex`` (see :func:`fill`)."""
+    n = len(zl)
+    pieces = []
+    # Cuts are (vertex index, None) at reflex vertices or (edge index, midpoint) on edges.
+    cuts = [(r, None) for r in reflex]
+    todo = list(zip(cuts, cuts[1:] + cuts[:1]))
+    while todo:
+        (a, ma), (b, mb) = todo.pop()
+        first = a                                       # edge that starts the piece
+        last = b if mb is not None else (b - 1) % n     # edge that ends the piece
+        count = (last - first) % n
+        piece = [c, on_spoke(zl[a] if ma is None else ma, first)]
+        piece += [rl[(first + 1 + j) % n] for j in range(count)]
+        piece.append(on_spoke(zl[b] if mb is None else mb, last))
+        run = [(first + j) % n for j in range(count + 1)
+               if not (j == 0 and ma is not None) and not (j == count and mb is not None)]
+        if len(piece) > 3 and run and not _convex(piece):
+            k = run[len(run) // 2]                     # cut again at a middle edge's midpoint
+            cut = (k, 0.5 * (zl[k] + zl[(k + 1) % n]))
+            todo += [((a, ma), cut), (cut, (b, mb))]
+            continue
+        pieces.append(piece)
+    return pieces
+
+
+def _convex(z) -> bool:
+    """True if the closed polygon (complex vertices, a list) turns the same way everywhere."""
+    left = right = False
+    for k in range(len(z)):
+        a, b = z[k - 1] - z[k - 2], z[k] - z[k - 1]
+        cross = a.real * b.imag - a.imag * b.real
+        left |= cross > 1e-9
+        right |= cross < -1e-9
+    return not (left and right)
 
 
 def fill_band(img, top, bottom, color) -> None:
-    """Fill the band between two polylines ``(K, 2)`` (brows, lash lines) with exact outline.
+    """Fill the band between two polylines ``(K, 2)`` (a brow) so that its top edge is exact.
 
-    The band is cut halfway between vertices into near-convex pieces; only the outline is inset,
-    so the cuts overlap and leave no seam, and no cut passes through a vertex (a landmark).
+    The band is cut into three convex pieces at the midpoints of the top's second and last-but-
+    one segments (so no cut passes through a top vertex, a landmark); the lower edge is a
+    polyline through ``bottom``'s ends and the cut points (it carries no label). Convexity
+    needs the top to bend like an arch, as a brow's does; a piece that is not convex is drawn
+    by :func:`fill`. Cuts are not inset, so the pieces overlap and leave no seam.
     """
-    t, b = as_complex(top), as_complex(bottom)
-    mid_t = np.concatenate((t[:1], 0.5 * (t[1:] + t[:-1]), t[-1:]))
-    mid_b = np.concatenate((b[:1], 0.5 * (b[1:] + b[:-1]), b[-1:]))
-    pieces = np.stack([mid_t[:-1], t, mid_t[1:], mid_b[1:], b, mid_b[:-1]], 1)
-    inset = np.full(pieces.shape, AA_GROWTH)
-    inset[:-1, 2] = 0.0                              # the cuts between pieces stay put
-    inset[1:, 5] = 0.0
-    fill_pieces(img, offset_edges(pieces, inset), color)
+    t = [complex(x, y) for x, y in np.asarray(top, float).tolist()]
+    b = [complex(x, y) for x, y in np.asarray(bottom, float).tolist()]
+    k = len(t)
+    i, j = 1, k - 2                                   # cut in segments (i, i+1) and (j-1, j)
+    ct, cb = 0.5 * (t[i] + t[i + 1]), 0.5 * (b[i] + b[i + 1])
+    dt, db = 0.5 * (t[j - 1] + t[j]), 0.5 * (b[j - 1] + b[j])
+    g = AA_GROWTH
+    pieces = [(t[:i + 1] + [ct, cb, b[0]], [g] * (i + 1) + [0.0, g, g]),
+              ([ct] + t[i + 1:j] + [dt, db, cb], [g] * (j - i) + [0.0, g, 0.0]),
+              ([dt] + t[j:] + [b[-1], db], [g] * (k - j) + [g, g, 0.0])]
+    for piece, d in pieces:
+        if _convex(piece):
+            out = offset_edges(piece, d)
+            pts = np.array([(v.real, v.imag) for v in out]) * _ONE
+            cv2.fillConvexPoly(img, np.rint(pts).astype(np.int32), color, _AA, SHIFT)
+        else:
+            fill(img, np.array([(v.real, v.imag) for v in piece]), color)
+
+
+def offset_edges(z: list, d: list) -> list:
+    """Move every edge of a closed polygon inward by its own distance; return the new vertices.
+
+    Args:
+        z: ``K`` complex vertices ``x + iy``; edge ``k`` joins vertex ``k`` to ``k + 1``.
+        d: ``K`` distances in px (0 leaves an edge's line in place; negative moves it out).
+    Returns:
+        ``K`` complex vertices: each at the intersection of its two moved edges, or, where the
+        edges turn by less than about 17 degrees, on their mitre at the mean distance (exact
+        when both distances are equal). (Plain Python: for a handful of vertices it
+        is several times faster than numpy's per-call overhead.)
+    """
+    n = len(z)
+    area2 = 0.0
+    normals = []
+    for k in range(n):
+        a, b = z[k], z[k + 1 - n]
+        area2 += a.real * b.imag - a.imag * b.real
+        e = b - a
+        normals.append(1j * e / (abs(e) or 1e-9))
+    sign = 1.0 if area2 > 0 else -1.0
+    out = []
+    for k in range(n):
+        n1, n2 = normals[k - 1] * sign, normals[k] * sign
+        d1, d2 = d[k - 1], d[k]
+        sin = n1.real * n2.imag - n1.imag * n2.real
+        if abs(sin) > 0.3:                            # the moved edges' intersection ...
+            out.append(z[k] + 1j * (d2 * n1 - d1 * n2) / sin)
+        else:                                         # ... or a mitre when nearly collinear
+            cos = n1.real * n2.real + n1.imag * n2.imag
+            out.append(z[k] + (n1 + n2) * (0.5 * (d1 + d2) / max(1.0 + cos, 0.25)))
+    return out
+
+
+def _fixed(points) -> np.ndarray:
+    """``(K, 2)`` points to OpenCV's fixed point (``shift`` fractional bits), int32."""
+    return np.rint(np.asarray(points, float) * _ONE).astype(np.int32)
 
 
 def fill_rough(img, poly, color) -> None:
     """Fill any polygon with ``cv2.fillPoly`` as is: for shapes whose edges carry no label."""
-    cv2.fillPoly(img, [_fixed(as_complex(poly))], color, _AA, SHIFT)
+    cv2.fillPoly(img, [_fixed(poly)], color, _AA, SHIFT)
 
 
 def line(img, pts, color, thickness: int = 1) -> None:
     """An anti-aliased open polyline (not exact: for details that carry no label)."""
-    cv2.polylines(img, [_fixed(as_complex(pts))], False, color, thickness, _AA, SHIFT)
+    cv2.polylines(img, [_fixed(pts)], False, color, thickness, _AA, SHIFT)
 
 
 def ellipse(img, centre, axes, angle: float, color) -> None:
@@ -138,4 +213,5 @@ def disc(img, centre, radius: float, color) -> None:
 
 def rgb(c) -> tuple:
     """A colour as a tuple of floats clipped to [0, 255] (what OpenCV expects)."""
-    return tuple(min(max(float(v), 0.0), 255.0) for v in c)
+    r, g, b = np.asarray(c, float).tolist()
+    return (min(max(r, 0.0), 255.0), min(max(g, 0.0), 255.0), min(max(b, 0.0), 255.0))

@@ -68,10 +68,11 @@ def shade_map(size: int, pose, camera, width: float, light, ambient, grid: int =
     s, cx, cy, _ = camera
     rot = rotation_matrix(*pose)
     axes = np.array([1.02 * width, 1.45, 1.1])
-    coords = (np.arange(grid) + 0.5) * size / grid - 0.5
-    X, Y = np.meshgrid((coords - cx) / s, (coords - cy) / s)
-    q = np.stack([X, Y, np.zeros_like(X)], -1)                # camera-frame points on z = 0
-    p0 = (q @ rot - [0.0, 0.3, 0.0]) / axes                     # head frame, unit-sphere scaled
+    coords = (np.arange(grid) + 0.5) * (size / grid) - 0.5
+    X = (coords - cx) / s
+    Y = (coords - cy) / s
+    # Head frame, unit-sphere scaled: (R^T q - centre) / axes for q = (X, Y, 0).
+    p0 = (X[None, :, None] * rot[0] + Y[:, None, None] * rot[1] - [0.0, 0.3, 0.0]) / axes
     d = rot[2] / axes                                           # ray direction R^T e_z, scaled
     a, b = d @ d, p0 @ d
     c = (p0 * p0).sum(-1) - 1
@@ -147,8 +148,14 @@ def draw_face(img, points3d, outline3d, pose, camera, app, width: float = 1.0) -
     fill_band(img, L[17:22], fp["brow_low"][:5], rgb(app["brow"] * (0.6 + 0.4 * s_brow_l)))
     fill_band(img, L[22:27], fp["brow_low"][5:], rgb(app["brow"] * (0.6 + 0.4 * s_brow_r)))
 
-    # Eyes: the white (its outline is the landmarks) with the iris clipped to it; lash line.
+    # Eyes: a dark lid shape (the lash line shows above the eye), then the white of the eye
+    # (its outline is the landmarks) with the iris clipped to it.
     for k, (eye, light) in enumerate(((L[36:42], s_eye_l), (L[42:48], s_eye_r))):
+        across = eye[3] - eye[0]
+        lash = max(0.7, 0.09 * float(np.hypot(*across)))
+        up = np.array([across[1], -across[0]]) / max(float(np.hypot(*across)), 1e-9)
+        fill_rough(img, np.concatenate([eye[:1], eye[1:3] + lash * up, eye[3:]]),
+                   rgb(app["brow"] * 0.45))
         ex0, ey0 = np.maximum(np.floor(eye.min(0)).astype(int) - 1, 0)
         ex1, ey1 = np.minimum(np.ceil(eye.max(0)).astype(int) + 2, size)
         if ex1 - ex0 < 2 or ey1 - ey0 < 2:
@@ -164,9 +171,6 @@ def draw_face(img, points3d, outline3d, pose, camera, app, width: float = 1.0) -
         disc(layer, centre, r, rgb(app["iris"] * (0.6 + 0.4 * light)))
         disc(layer, centre, 0.45 * r, (12.0, 10.0, 10.0))
         img[ey0:ey1, ex0:ex1] = cv2.blendLinear(layer, sub, eye_mask, 1 - eye_mask)
-        lid = eye[:4]
-        lash = max(0.6, 0.08 * float(np.linalg.norm(eye[3] - eye[0])))
-        fill_band(img, lid - [0, lash], lid, rgb(app["brow"] * 0.45))
 
     # Nose: the bridge is the edge of the shadow on the side away from the light; the base line
     # joins the nostril points; dark nostrils.
@@ -187,6 +191,6 @@ def draw_face(img, points3d, outline3d, pose, camera, app, width: float = 1.0) -
     if np.hypot(*gap) > 1.0:
         fill(img, inner, (40.0, 15.0, 20.0))
         teeth = np.concatenate([inner[1:4], inner[3:0:-1] + 0.3 * gap])
-        fill(img, teeth, rgb(np.array([230.0, 225.0, 210.0]) * s_mouth))
+        fill_rough(img, teeth, rgb(np.array([230.0, 225.0, 210.0]) * s_mouth))
     line(img, np.concatenate([L[[48]], inner[:5], L[[54]]]), rgb(app["lip"] * 0.35))
     return fp

@@ -44,10 +44,15 @@ def texture_bank() -> tuple[np.ndarray, ...]:
     return tuple(result)
 
 
+_NOISE_SCALE = 32.0
+
+
 @lru_cache(maxsize=1)
 def noise_bank() -> np.ndarray:
-    """Standard normal noise ``(320, 320, 3)`` float32 from a fixed seed (cropped per image)."""
-    return np.random.default_rng(7).standard_normal((_BANK_SIZE, _BANK_SIZE, 3), np.float32)
+    """Gaussian noise ``(320, 320, 3)`` uint8 ``128 + 32 N(0, 1)`` (clipped at 4 sigma) from a
+    fixed seed; each image crops it at a random place."""
+    noise = np.random.default_rng(7).standard_normal((_BANK_SIZE, _BANK_SIZE, 3))
+    return np.clip(np.rint(128 + _NOISE_SCALE * noise), 0, 255).astype(np.uint8)
 
 
 def _texture_patch(rng, size: int, smooth_only: bool = False) -> np.ndarray:
@@ -73,31 +78,32 @@ def _colorize(gray: np.ndarray, rng) -> np.ndarray:
 # ----------------------------------------------------------------------------- background
 
 def render_background(rng, size: int, num_shapes: tuple[int, int] = (2, 8)) -> np.ndarray:
-    """A random textured background ``(size, size, 3)`` uint8: texture, colours, shapes."""
+    """A random textured background ``(size, size, 3)`` uint8: a recoloured texture from the
+    bank, then a few ellipses, polygons, bars and strokes in random colours."""
     img = _colorize(_texture_patch(rng, size), rng)
-    for _ in range(int(rng.integers(num_shapes[0], num_shapes[1] + 1))):
-        color = rgb(rng.uniform(0, 255, 3))
-        kind = rng.integers(4)
-        c = rng.uniform(-0.1, 1.1, 2) * size
-        r = rng.uniform(0.05, 0.4) * size
+    count = int(rng.integers(num_shapes[0], num_shapes[1] + 1))
+    for u in rng.random((count, 12)).tolist():
+        color = (255 * u[0], 255 * u[1], 255 * u[2])
+        cx, cy = (1.2 * u[4] - 0.1) * size, (1.2 * u[5] - 0.1) * size
+        r = (0.05 + 0.35 * u[6]) * size
+        kind = int(4 * u[3])
         if kind == 0:
-            ellipse(img, c, (r, r * rng.uniform(0.3, 1.0)), float(rng.uniform(0, 180)), color)
+            ellipse(img, (cx, cy), (r, r * (0.3 + 0.7 * u[7])), 180 * u[8], color)
         elif kind == 1:
-            k = int(rng.integers(3, 7))
+            k = 3 + int(4 * u[7])
             ang = np.sort(rng.uniform(0, 2 * np.pi, k))
-            poly = c + r * rng.uniform(0.5, 1.0, (k, 1)) * np.stack([np.cos(ang), np.sin(ang)], 1)
-            fill_rough(img, poly, color)
+            rad = r * (0.5 + 0.5 * rng.random(k))
+            fill_rough(img, np.stack([cx + rad * np.cos(ang), cy + rad * np.sin(ang)], 1), color)
         elif kind == 2:
-            p = c + rng.uniform(-1, 1, (2, 2)) * r * 2
-            line(img, p, color, int(rng.integers(1, max(2, size // 24))))
+            p = np.array([[cx, cy], [cx + 4 * r * (u[7] - 0.5), cy + 4 * r * (u[8] - 0.5)]])
+            line(img, p, color, 1 + int(u[9] * max(1, size // 24)))
         else:
-            w = rng.uniform(0.2, 1.0, 2) * r
-            a = rng.uniform(0, np.pi)
-            rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-            box = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * w
-            fill_rough(img, c + box @ rot.T, color)
+            a = np.pi * u[9]
+            w, h = (0.2 + 0.8 * u[7]) * r, (0.2 + 0.8 * u[8]) * r
+            ca, sa = np.cos(a), np.sin(a)
+            box = np.array([[-w, -h], [w, -h], [w, h], [-w, h]])
+            fill_rough(img, box @ [[ca, sa], [-sa, ca]] + [cx, cy], color)
     return img
-
 
 
 # ----------------------------------------------------------------------------- occluders, camera
@@ -160,10 +166,11 @@ def sample_effects(rng, blur: tuple, noise: tuple, contrast: tuple, motion_blur_
 
 
 def apply_effects(img, rng, effects: dict) -> np.ndarray:
-    """Apply :func:`sample_effects` settings; ``rng`` picks only the noise pattern."""
+    """Apply :func:`sample_effects` settings (uint8 in, uint8 out, saturating); ``rng`` picks
+    only the noise pattern."""
     size = img.shape[0]
     gain = cv2.resize(effects["gain"], (size, size), interpolation=cv2.INTER_LINEAR)
-    out = cv2.multiply(img.astype(np.float32), gain)
+    out = cv2.multiply(img, gain, dtype=cv2.CV_8U)
     if effects["kernel"] is not None:
         out = cv2.filter2D(out, -1, effects["kernel"])
     sigma = effects["sigma"]
@@ -172,5 +179,6 @@ def apply_effects(img, rng, effects: dict) -> np.ndarray:
         out = cv2.GaussianBlur(out, (k, k), sigma)
     if effects["noise"] > 0:
         y0, x0 = (int(v) for v in rng.integers(0, _BANK_SIZE - size + 1, 2))
-        out = cv2.scaleAdd(noise_bank()[y0:y0 + size, x0:x0 + size], effects["noise"], out)
-    return cv2.add(out, 0.0, dtype=cv2.CV_8U)
+        w = effects["noise"] / _NOISE_SCALE
+        out = cv2.addWeighted(out, 1.0, noise_bank()[y0:y0 + size, x0:x0 + size], w, -128.0 * w)
+    return out
