@@ -152,10 +152,47 @@ def test_unflip_heatmaps_is_exact_under_the_pixel_centre_convention():
 
 def test_flip_test_heatmaps_averages_both_views():
     from lmk.layouts import LAYOUT_68
-    from lmk.models import flip_test_heatmaps, unflip_heatmaps
+    from lmk.models import FlipAveraged, flip_test_heatmaps, unflip_heatmaps
 
     model = HeatmapModel(0.25, "SD", 16, 68).eval()
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         expected = 0.5 * (model(x) + unflip_heatmaps(model(x.flip(-1)), LAYOUT_68.flip_perm))
         torch.testing.assert_close(flip_test_heatmaps(model, x, LAYOUT_68.flip_perm), expected)
+        torch.testing.assert_close(FlipAveraged(model, LAYOUT_68.flip_perm)(x), expected)
+
+
+class FixedCodec:
+    def __init__(self, target):
+        self.target = target
+
+    def encode(self, landmarks):
+        return self.target
+
+
+def test_foreground_heatmap_loss_by_hand():
+    from lmk.models import ForegroundHeatmapLoss
+
+    target = torch.tensor([0.0, 1.0]).view(1, 1, 1, 2)
+    loss = ForegroundHeatmapLoss(FixedCodec(target), foreground_weight=3.0)
+    batch = {"landmarks": torch.zeros(1, 1, 2)}
+    assert loss(torch.ones(1, 1, 1, 2), batch).item() == pytest.approx(0.5)        # (1 * 1 + 4 * 0) / 2
+    assert loss(torch.zeros(1, 1, 1, 2), batch).item() == pytest.approx(2.0)       # (1 * 0 + 4 * 1) / 2
+    with pytest.raises(ValueError, match="same shape"):
+        loss(torch.zeros(1, 1, 2, 2), batch)
+    with pytest.raises(ValueError, match="foreground_weight"):
+        ForegroundHeatmapLoss(FixedCodec(target), -1.0)
+
+
+def test_train_heatmap_model_runs_end_to_end():
+    from lmk.data import LandmarkDataset, SynthFaces
+    from lmk.layouts import LAYOUT_68
+    from lmk.models import train_heatmap_model
+
+    source = [SynthFaces(4, size=64, seed=0)[i] for i in range(4)]
+    data = LandmarkDataset(source, 32)
+    out = train_heatmap_model(HeatmapModel(0.25, "SD", 8, 68), data, data, flip_perm=LAYOUT_68.flip_perm,
+                              epochs=1, batch_size=4, device="cpu", show_progress=False)
+    assert out["eval"].predictions.shape == (4, 68, 2)
+    assert out["eval_flip"] is not None and np.isfinite(out["eval_flip"].nme)
+    assert out["codec"].heatmap_size == (4, 4)          # 32 px input, stride 32 / 4 = 8
