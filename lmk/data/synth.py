@@ -114,34 +114,42 @@ def sample_identity(rng) -> np.ndarray:
 
 
 def sample_expression(rng, strength: float = 1.0) -> np.ndarray:
-    """``(5,)`` expression: mouth open (half the time), smile, brow raise, blinks."""
-    mouth = rng.uniform(0.0, 0.3) if rng.random() < 0.5 else 0.0
-    smile, brow = rng.uniform(-0.5, 1.0), rng.uniform(-0.5, 1.0)
-    blink = rng.uniform(0.5, 1.0, 2) if rng.random() < 0.15 else rng.uniform(0.0, 0.2, 2)
-    return np.array([mouth, smile, brow, *blink]) * strength
+    """``(5,)`` expression: mouth open (half the time, up to 0.3), smile and brow raise in
+    [-0.5, 1], blinks (both eyes in [0.5, 1] 15 % of the time, else in [0, 0.2])."""
+    u = rng.random(7)
+    mouth = 0.3 * u[1] if u[0] < 0.5 else 0.0
+    blink = 0.5 + 0.5 * u[5:7] if u[4] < 0.15 else 0.2 * u[5:7]
+    return np.array([mouth, 1.5 * u[2] - 0.5, 1.5 * u[3] - 0.5, blink[0], blink[1]]) * strength
 
 
 def place_face(rng, points3d, pose, size, face_scale, shift, distance):
     """Choose ``camera = (s, cx, cy, D)`` so the landmark box has a random size and position
     and lies inside the image (1 px margin)."""
-    dist = rng.uniform(*distance)
+    u = rng.random(4)
+    dist = distance[0] + (distance[1] - distance[0]) * u[0]
     unit = project(points3d, pose, (1.0, 0.0, 0.0, dist))
     lo, hi = unit.min(0), unit.max(0)
     side = float((hi - lo).max())
-    s = rng.uniform(*face_scale) * size / side
-    s = min(s, (size - 3.0) / float((hi - lo).max()))
-    centre = (size - 1) / 2 + rng.uniform(-shift, shift, 2) * size
+    s = (face_scale[0] + (face_scale[1] - face_scale[0]) * u[1]) * size / side
+    s = min(s, (size - 3.0) / side)
+    centre = (size - 1) / 2 + (2 * u[2:] - 1) * shift * size
     half = (hi - lo) * s / 2
     centre = np.clip(centre, 1.0 + half, size - 2.0 - half)
     offset = centre - (lo + hi) / 2 * s
     return np.array([s, offset[0], offset[1], dist])
 
 
+_FIVE_POINT_MEANS = np.zeros((5, 68))
+for _row, _group in enumerate(LAYOUT_68.five_point_groups):
+    _FIVE_POINT_MEANS[_row, list(_group)] = 1.0 / len(_group)
+
+
 def noisy_five_points(rng, landmarks) -> np.ndarray:
     """A noisy 5-point "detector" output: true 5 points + a common and a per-point error."""
-    five = np.stack([landmarks[list(g)].mean(0) for g in LAYOUT_68.five_point_groups])
-    iod = float(np.linalg.norm(landmarks[45] - landmarks[36]))
-    return five + rng.normal(0, 0.04 * iod, 2) + rng.normal(0, 0.03 * iod, (5, 2))
+    five = _FIVE_POINT_MEANS @ landmarks
+    iod = float(np.hypot(*(landmarks[45] - landmarks[36])))
+    noise = rng.standard_normal(12) * iod
+    return five + 0.04 * noise[:2] + 0.03 * noise[2:].reshape(5, 2)
 
 
 def landmark_box(landmarks) -> np.ndarray:

@@ -208,11 +208,13 @@ def rotation_matrix(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return r_roll @ r_pitch @ r_yaw
 
 
-def project(points, pose, camera) -> np.ndarray:
+def project(points, pose, camera, rotation=None) -> np.ndarray:
     """Project head-frame points ``(..., 3)`` with ``pose = (yaw, pitch, roll)`` degrees and
-    ``camera = (s, cx, cy, D)`` to pixel coordinates ``(..., 2)`` (float64)."""
+    ``camera = (s, cx, cy, D)`` to pixel coordinates ``(..., 2)`` (float64). ``rotation``
+    may pass ``rotation_matrix(*pose)`` if it is already at hand."""
     s, cx, cy, dist = (float(v) for v in camera)
-    p = np.asarray(points, float) @ rotation_matrix(*pose).T
+    rot = rotation_matrix(*pose) if rotation is None else rotation
+    p = np.asarray(points, float) @ rot.T
     depth = p[..., 2] + dist
     if np.any(depth <= 0):
         raise ValueError(f"camera distance D={dist} puts points behind the camera")

@@ -20,30 +20,32 @@ SKIN_TONES = np.array([[255, 219, 190], [241, 194, 160], [224, 172, 130], [198, 
                        [160, 104, 70], [110, 70, 46], [80, 52, 36]], float)
 
 
+_HAIR_COLORS = np.array([[30, 22, 18], [90, 60, 35], [200, 160, 90], [140, 140, 140]], float)
+_IRIS_COLORS = np.array([[60, 40, 25], [100, 70, 40], [60, 90, 130], [70, 100, 60]], float)
+
+
 def sample_appearance(rng) -> dict:
     """Colours, lighting and hair of one person (constant over the frames of a video)."""
-    t = rng.uniform(0, len(SKIN_TONES) - 1)
-    i = int(t)
-    skin = SKIN_TONES[i] + (t - i) * (SKIN_TONES[min(i + 1, len(SKIN_TONES) - 1)] - SKIN_TONES[i])
-    skin = skin * rng.uniform(0.85, 1.1, 3)
-    hair = int(rng.integers(4))
-    hair_colors = np.array([[30, 22, 18], [90, 60, 35], [200, 160, 90], [140, 140, 140]], float)
-    light = np.array([rng.uniform(-0.8, 0.8), rng.uniform(-0.8, 0.3), -1.0])
+    u = rng.random(20)
+    t = u[0] * (len(SKIN_TONES) - 1)
+    i = min(int(t), len(SKIN_TONES) - 2)
+    skin = (SKIN_TONES[i] + (t - i) * (SKIN_TONES[i + 1] - SKIN_TONES[i])) * (0.85 + 0.25 * u[1:4])
+    hair = _HAIR_COLORS[int(4 * u[4])]
+    light = np.array([1.6 * u[5] - 0.8, 1.1 * u[6] - 0.8, -1.0])
     return {
         "skin": skin,
-        "lip": skin * np.array([0.75, 0.45, 0.45]) * rng.uniform(0.8, 1.1) + [25, 0, 5],
-        "brow": hair_colors[hair] * rng.uniform(0.6, 1.0),
-        "hair": hair_colors[hair] * rng.uniform(0.8, 1.2),
-        "has_hair": bool(rng.random() < 0.8),
-        "hair_height": rng.uniform(0.1, 0.5),
-        "iris": rng.choice(np.array([[60, 40, 25], [100, 70, 40], [60, 90, 130], [70, 100, 60]],
-                                    float)) * rng.uniform(0.7, 1.2),
-        "brow_thickness": rng.uniform(0.07, 0.13),
-        "gaze": rng.uniform(-0.25, 0.25, 2),
+        "lip": skin * np.array([0.75, 0.45, 0.45]) * (0.8 + 0.3 * u[7]) + [25, 0, 5],
+        "brow": hair * (0.6 + 0.4 * u[8]),
+        "hair": hair * (0.8 + 0.4 * u[9]),
+        "has_hair": bool(u[10] < 0.8),
+        "hair_height": 0.1 + 0.4 * u[11],
+        "iris": _IRIS_COLORS[int(4 * u[12])] * (0.7 + 0.5 * u[13]),
+        "brow_thickness": 0.07 + 0.06 * u[14],
+        "gaze": 0.5 * u[15:17] - 0.25,
         "light": light / np.linalg.norm(light),
-        "ambient": rng.uniform(0.5, 0.75),
-        "neck": bool(rng.random() < 0.9),
-        "ears": bool(rng.random() < 0.7),
+        "ambient": 0.5 + 0.25 * u[17],
+        "neck": bool(u[18] < 0.9),
+        "ears": bool(u[19] < 0.7),
     }
 
 
@@ -57,33 +59,34 @@ _EAR = np.stack([np.zeros(8), 0.36 * np.sin(_EAR_T) + 0.3, 0.17 * np.cos(_EAR_T)
 _SCLERA = np.array([235.0, 232.0, 225.0])
 
 
-def shade_map(size: int, pose, camera, width: float, light, ambient, grid: int = 16):
-    """Lambertian shading ``(size, size)`` float32 of an ellipsoid head (orthographic rays).
+def shading(points, rot, camera, width: float, light, ambient: float) -> np.ndarray:
+    """Lambertian shade at image points ``(N, 2)`` of an ellipsoid head (orthographic rays).
 
-    For each pixel of a coarse grid, the ray along the optical axis meets the ellipsoid (semi-
-    axes ``1.02 * width, 1.45, 1.1`` about ``(0, 0.3, 0)`` in the head frame) at its nearest
-    point; the shade there is ``ambient + (1.05 - ambient) * max(0, -n . light)``. Rays that
-    miss take the silhouette's normal. The grid is resized to the image (smooth, cheap).
+    The ray through each point along the optical axis meets the ellipsoid (semi-axes
+    ``1.02 * width, 1.45, 1.1`` about ``(0, 0.3, 0)`` in the head frame) at its nearest point;
+    the shade there is ``ambient + (1.05 - ambient) * max(0, -n . light)``, ``n`` the unit
+    normal. Rays that miss take the silhouette's normal. Returns ``(N,)``.
     """
     s, cx, cy, _ = camera
-    rot = rotation_matrix(*pose)
     axes = np.array([1.02 * width, 1.45, 1.1])
-    coords = (np.arange(grid) + 0.5) * (size / grid) - 0.5
-    X = (coords - cx) / s
-    Y = (coords - cy) / s
+    X = (points[:, :1] - cx) / s
+    Y = (points[:, 1:] - cy) / s
     # Head frame, unit-sphere scaled: (R^T q - centre) / axes for q = (X, Y, 0).
-    p0 = (X[None, :, None] * rot[0] + Y[:, None, None] * rot[1] - [0.0, 0.3, 0.0]) / axes
+    p0 = (X * rot[0] + Y * rot[1] - [0.0, 0.3, 0.0]) / axes
     d = rot[2] / axes                                           # ray direction R^T e_z, scaled
     a, b = d @ d, p0 @ d
     c = (p0 * p0).sum(-1) - 1
     t = (-b - np.sqrt(np.maximum(b * b - a * c, 0.0))) / a
-    normal = ((p0 + t[..., None] * d) / axes) @ rot.T
+    normal = ((p0 + t[:, None] * d) / axes) @ rot.T
     cos = -(normal @ light) / np.linalg.norm(normal, axis=-1)
-    shade = (ambient + (1.05 - ambient) * np.maximum(cos, 0.0)).astype(np.float32)
-    return cv2.resize(shade, (size, size), interpolation=cv2.INTER_LINEAR)
+    return ambient + (1.05 - ambient) * np.maximum(cos, 0.0)
 
 
-def face_points(points3d, outline3d, pose, camera, app) -> dict:
+_GRID = 12
+_GRID_T = (np.arange(_GRID) + 0.5) / _GRID
+
+
+def face_points(points3d, outline3d, pose, camera, app, rotation=None) -> dict:
     """Project the landmarks and the extra drawing points of one face (one projection)."""
     brow_low = points3d[17:27] + _DOWN * app["brow_thickness"] * _BROW_TAPER
     eyes = np.stack([points3d[36:42].mean(0), points3d[42:48].mean(0)])
@@ -95,7 +98,7 @@ def face_points(points3d, outline3d, pose, camera, app) -> dict:
     parts = (("landmarks", points3d), ("outline", outline3d), ("brow_low", brow_low),
              ("iris", iris), ("iris_edge", iris_edge), ("hair", hair), ("neck", _NECK),
              ("ears", ears))
-    uv = project(np.concatenate([p for _, p in parts]), pose, camera)
+    uv = project(np.concatenate([p for _, p in parts]), pose, camera, rotation)
     out, k = {}, 0
     for name, p in parts:
         out[name] = uv[k:k + len(p)]
@@ -112,16 +115,22 @@ def draw_face(img, points3d, outline3d, pose, camera, app, width: float = 1.0) -
         app: :func:`sample_appearance` output. width: the face-width identity factor (shading).
     """
     size = img.shape[0]
-    fp = face_points(points3d, outline3d, pose, camera, app)
+    rot = rotation_matrix(*pose)
+    fp = face_points(points3d, outline3d, pose, camera, app, rot)
     L = fp["landmarks"]
     skin = app["skin"]
-    shade = shade_map(size, pose, camera, width, app["light"], app["ambient"])
+    face = np.concatenate([L[:17], fp["outline"]])
+    x0, y0 = np.maximum(np.floor(face.min(0)).astype(int) - 2, 0)
+    x1, y1 = np.minimum(np.ceil(face.max(0)).astype(int) + 3, size)
+    # Shade on a coarse grid over the face's box (resized to a smooth layer) and at probes.
+    gx, gy = x0 - 0.5 + _GRID_T * (x1 - x0), y0 - 0.5 + _GRID_T * (y1 - y0)
+    grid = np.stack(np.broadcast_arrays(gx[None, :], gy[:, None]), -1).reshape(-1, 2)
     probe = np.stack([L[8], L[19], L[24], L[36:42].mean(0), L[42:48].mean(0), L[30], L[33],
                       L[57], L[62]])
-    ij = np.clip(np.rint(probe).astype(int), 0, size - 1)
+    shade = shading(np.concatenate([grid, probe]), rot, camera, width, app["light"],
+                    app["ambient"])
     (s_chin, s_brow_l, s_brow_r, s_eye_l, s_eye_r, s_nose, s_base, s_lip,
-     s_mouth) = shade[ij[:, 1], ij[:, 0]].tolist()
-    rot = rotation_matrix(*pose)
+     s_mouth) = shade[len(grid):].tolist()
 
     # Behind the face: neck, ears (unless turned away), hair.
     if app["neck"]:
@@ -134,42 +143,43 @@ def draw_face(img, points3d, outline3d, pose, camera, app, width: float = 1.0) -
         fill_rough(img, np.concatenate([L[[16]], fp["hair"], L[[0]]]), rgb(app["hair"]))
 
     # Skin: a shaded layer composited through the exact face mask.
-    face = np.concatenate([L[:17], fp["outline"]])
-    x0, y0 = np.maximum(np.floor(face.min(0)).astype(int) - 2, 0)
-    x1, y1 = np.minimum(np.ceil(face.max(0)).astype(int) + 3, size)
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     fill(mask, face - [x0, y0], 255)
     mask = mask.astype(np.float32) * (1 / 255)
-    layer = cv2.merge([shade[y0:y1, x0:x1] * float(c) for c in np.minimum(skin, 255)])
+    colours = np.clip(shade[:len(grid), None] * skin, 0, 255).astype(np.uint8)
+    layer = cv2.resize(colours.reshape(_GRID, _GRID, 3), (x1 - x0, y1 - y0),
+                       interpolation=cv2.INTER_LINEAR)
     roi = img[y0:y1, x0:x1]
-    img[y0:y1, x0:x1] = cv2.blendLinear(layer.astype(np.uint8), roi, mask, 1 - mask)
+    img[y0:y1, x0:x1] = cv2.blendLinear(layer, roi, mask, 1 - mask)
 
     # Brows: the landmarks are their upper edge.
     fill_band(img, L[17:22], fp["brow_low"][:5], rgb(app["brow"] * (0.6 + 0.4 * s_brow_l)))
     fill_band(img, L[22:27], fp["brow_low"][5:], rgb(app["brow"] * (0.6 + 0.4 * s_brow_r)))
 
     # Eyes: a dark lid shape (the lash line shows above the eye), then the white of the eye
-    # (its outline is the landmarks) with the iris clipped to it.
-    for k, (eye, light) in enumerate(((L[36:42], s_eye_l), (L[42:48], s_eye_r))):
+    # (its outline is the landmarks) with the iris clipped to it, both eyes in one layer.
+    eyes = (L[36:42], L[42:48])
+    for eye in eyes:
         across = eye[3] - eye[0]
-        lash = max(0.7, 0.09 * float(np.hypot(*across)))
-        up = np.array([across[1], -across[0]]) / max(float(np.hypot(*across)), 1e-9)
-        fill_rough(img, np.concatenate([eye[:1], eye[1:3] + lash * up, eye[3:]]),
-                   rgb(app["brow"] * 0.45))
-        ex0, ey0 = np.maximum(np.floor(eye.min(0)).astype(int) - 1, 0)
-        ex1, ey1 = np.minimum(np.ceil(eye.max(0)).astype(int) + 2, size)
-        if ex1 - ex0 < 2 or ey1 - ey0 < 2:
-            continue
+        length = max(float(np.hypot(*across)), 1e-9)
+        up = np.array([across[1], -across[0]]) / length
+        fill_rough(img, np.concatenate([eye[:1], eye[1:3] + max(0.7, 0.09 * length) * up,
+                                        eye[3:]]), rgb(app["brow"] * 0.45))
+    both = L[36:48]
+    ex0, ey0 = np.maximum(np.floor(both.min(0)).astype(int) - 1, 0)
+    ex1, ey1 = np.minimum(np.ceil(both.max(0)).astype(int) + 2, size)
+    if ex1 - ex0 >= 2 and ey1 - ey0 >= 2:
         sub = img[ey0:ey1, ex0:ex1]
         eye_mask = np.zeros(sub.shape[:2], np.uint8)
-        fill(eye_mask, eye - [ex0, ey0], 255)
-        eye_mask = eye_mask.astype(np.float32) * (1 / 255)
         layer = np.empty_like(sub)
-        layer[:] = rgb(_SCLERA * (0.5 + 0.5 * light))
-        centre = fp["iris"][k] - [ex0, ey0]
-        r = float(np.linalg.norm(fp["iris_edge"][k] - fp["iris"][k]))
-        disc(layer, centre, r, rgb(app["iris"] * (0.6 + 0.4 * light)))
-        disc(layer, centre, 0.45 * r, (12.0, 10.0, 10.0))
+        layer[:] = rgb(_SCLERA * (0.5 + 0.25 * (s_eye_l + s_eye_r)))
+        for k, (eye, light) in enumerate(zip(eyes, (s_eye_l, s_eye_r))):
+            fill(eye_mask, eye - [ex0, ey0], 255)
+            centre = fp["iris"][k] - [ex0, ey0]
+            r = float(np.hypot(*(fp["iris_edge"][k] - fp["iris"][k])))
+            disc(layer, centre, r, rgb(app["iris"] * (0.6 + 0.4 * light)))
+            disc(layer, centre, 0.45 * r, (12.0, 10.0, 10.0))
+        eye_mask = eye_mask.astype(np.float32) * (1 / 255)
         img[ey0:ey1, ex0:ex1] = cv2.blendLinear(layer, sub, eye_mask, 1 - eye_mask)
 
     # Nose: the bridge is the edge of the shadow on the side away from the light; the base line

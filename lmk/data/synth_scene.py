@@ -55,24 +55,29 @@ def noise_bank() -> np.ndarray:
     return np.clip(np.rint(128 + _NOISE_SCALE * noise), 0, 255).astype(np.uint8)
 
 
-def _texture_patch(rng, size: int, smooth_only: bool = False) -> np.ndarray:
+def _texture_patch(rng, size: int) -> np.ndarray:
+    """A random crop of a random bank texture, maybe transposed, resized to ``(size, size)``."""
     bank = texture_bank()
-    t = bank[int(rng.integers(4 if smooth_only else len(bank)))]
-    crop = int(rng.integers(max(size // 2, 16), _BANK_SIZE + 1))
-    x0, y0 = (int(v) for v in rng.integers(0, _BANK_SIZE - crop + 1, 2))
+    u = rng.random(5).tolist()
+    t = bank[int(u[0] * len(bank))]
+    crop = max(size // 2, 16) + int(u[1] * (_BANK_SIZE + 1 - max(size // 2, 16)))
+    x0, y0 = int(u[2] * (_BANK_SIZE - crop + 1)), int(u[3] * (_BANK_SIZE - crop + 1))
     patch = t[y0:y0 + crop, x0:x0 + crop]
-    if rng.random() < 0.5:
+    if u[4] < 0.5:
         patch = patch.T
     return cv2.resize(patch, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
-def _colorize(gray: np.ndarray, rng) -> np.ndarray:
-    c0, c1 = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
-    gamma = rng.uniform(0.5, 2.0)
-    t = (np.arange(256) / 255.0) ** gamma
-    lut = (c0[None] + t[:, None] * (c1 - c0)[None]).astype(np.uint8).reshape(256, 1, 3)
-    return cv2.LUT(cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB), lut)
+_RAMP = np.arange(256) / 255.0
 
+
+def _colorize(gray: np.ndarray, rng) -> np.ndarray:
+    """Map grey levels to colours along a random gamma-shaped ramp between two colours."""
+    u = rng.random(7)
+    c0, c1 = 255 * u[:3], 255 * u[3:6]
+    t = _RAMP ** (0.5 + 1.5 * u[6])
+    lut = (c0 + t[:, None] * (c1 - c0)).astype(np.uint8).reshape(256, 1, 3)
+    return cv2.LUT(cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB), lut)
 
 
 # ----------------------------------------------------------------------------- background
