@@ -193,26 +193,39 @@ def test_offset_edges_moves_each_edge_by_its_distance():
     assert out[1].imag == pytest.approx(0.01 + 0.5, abs=1e-3)
 
 
-def test_fill_non_convex_is_seamless_and_exact():
-    """A star-shaped polygon with reflex vertices (drawn as convex pieces) covers its area and
-    every pixel well inside it fully."""
-    poly = np.array([[10.3, 10.2], [50.1, 12.0], [32.0, 30.4], [49.6, 50.3], [11.0, 48.7],
-                     [20.2, 30.0]])
-    img = np.zeros((60, 60), np.uint8)
+def _check_fill(poly, size=60):
+    img = np.zeros((size, size), np.uint8)
     fill(img, poly, 255)
     x, y = poly[:, 0], poly[:, 1]
     area = 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
     perimeter = np.linalg.norm(poly - np.roll(poly, -1, 0), axis=1).sum()
     assert abs(img.sum() / 255 - area) < 0.1 * perimeter
-    inside = cv2.pointPolygonTest
     contour = poly.astype(np.float32).reshape(-1, 1, 2)
-    for j in range(60):
-        for i in range(60):
-            dist = inside(contour, (float(i), float(j)), True)
+    for j in range(size):
+        for i in range(size):
+            dist = cv2.pointPolygonTest(contour, (float(i), float(j)), True)
             if dist > 1.5:
                 assert img[j, i] == 255, (i, j)
             elif dist < -1.5:
                 assert img[j, i] == 0, (i, j)
+
+
+def test_fill_non_convex_is_seamless_and_exact():
+    """Star-shaped polygons with reflex vertices (drawn as convex pieces) cover their area and
+    every pixel well inside them fully: no seams, no holes, nothing outside."""
+    _check_fill(np.array([[10.3, 10.2], [50.1, 12.0], [32.0, 30.4], [49.6, 50.3], [11.0, 48.7],
+                          [20.2, 30.0]]))
+    rng = np.random.default_rng(5)
+    for k in range(12):
+        n = int(rng.integers(8, 27))
+        ang = 2 * np.pi * (np.arange(n) + rng.uniform(-0.3, 0.3, n)) / n
+        radius = 20 * (1 + rng.uniform(-0.08, 0.08, n) * (k % 3))   # convex to jagged
+        _check_fill(np.stack([30 + radius * np.cos(ang), 30 + radius * np.sin(ang)], 1))
+    # A nearly convex outline with one slightly reflex vertex (a face at some yaw).
+    t = np.linspace(0, 2 * np.pi, 26, endpoint=False)
+    face = np.stack([30 + 18 * np.cos(t), 30 + 22 * np.sin(t)], 1)
+    face[5] += [-0.4, 0.0]
+    _check_fill(face)
 
 
 def test_subpixel_landmark_shift_changes_the_image():

@@ -18,6 +18,9 @@ the polygons are small, and plain Python beats numpy's per-call overhead on them
 
 from __future__ import annotations
 
+import cmath
+import math
+
 import cv2
 import numpy as np
 
@@ -48,13 +51,19 @@ def fill(img, poly, color, grow: float = 0.0) -> None:
     area2 = sum(a.real * b.imag - a.imag * b.real for a, b in zip(zl, zl[1:] + zl[:1]))
     sign = 1.0 if area2 > 0 else -1.0
     nl = [sign * 1j * e / (abs(e) or 1e-9) for e in edges]              # inward unit normals
-    rl, reflex = [], []
-    for k in range(n):
-        n1, n2, e1, e2 = nl[k - 1], nl[k], edges[k - 1], edges[k]
-        cos = n1.real * n2.real + n1.imag * n2.imag
-        rl.append(zl[k] + (n1 + n2) * (d / max(1.0 + cos, 0.25)))      # inset outline
-        if sign * (e1.real * e2.imag - e1.imag * e2.real) < -1e-9 * abs(e2) ** 2:
-            reflex.append(k)
+    reflex = [k for k in range(n) if sign * (edges[k - 1].real * edges[k].imag -
+                                             edges[k - 1].imag * edges[k].real)
+              < -1e-9 * abs(edges[k]) ** 2]
+    mitres = [(nl[k - 1] + nl[k]) / max(1.0 + nl[k - 1].real * nl[k].real +
+                                        nl[k - 1].imag * nl[k].imag, 0.25) for k in range(n)]
+    for _ in range(4):              # a shape thinner than the inset would turn inside out:
+        rl = [v + d * m for v, m in zip(zl, mitres)]                     # inset outline
+        inset_area2 = sum(a.real * b.imag - a.imag * b.real for a, b in zip(rl, rl[1:] + rl[:1]))
+        if inset_area2 * sign > 0.05 * abs(area2):
+            break
+        d *= 0.5                    # then inset less (it is drawn up to 0.7 px too wide)
+    else:
+        d, rl = 0.0, zl
     if not reflex:
         pts = np.array([(v.real, v.imag) for v in rl]) * _ONE
         cv2.fillConvexPoly(img, np.rint(pts).astype(np.int32), color, _AA, SHIFT)
@@ -102,24 +111,35 @@ def _cut_at_spokes(zl, rl, reflex, c, on_spoke) -> list:
         piece.append(on_spoke(zl[b] if mb is None else mb, last))
         run = [(first + j) % n for j in range(count + 1)
                if not (j == 0 and ma is not None) and not (j == count and mb is not None)]
-        if len(piece) > 3 and run and not _convex(piece):
+        span = sum(abs(cmath.phase((q - c) / (p - c))) for p, q in zip(piece[1:-1], piece[2:]))
+        if run and (span > math.pi - 0.05 or (len(piece) > 3 and not _convex(piece))):
             k = run[len(run) // 2]                     # cut again at a middle edge's midpoint
             cut = (k, 0.5 * (zl[k] + zl[(k + 1) % n]))
             todo += [((a, ma), cut), (cut, (b, mb))]
             continue
+        # Slide the spokes' outer ends along the outline, so that neighbours overlap there.
+        e0, e1 = zl[(first + 1) % n] - zl[first], zl[(last + 1) % n] - zl[last]
+        piece[1] -= _SPOKE_OVERLAP * e0 / (abs(e0) or 1.0)
+        piece[-1] += _SPOKE_OVERLAP * e1 / (abs(e1) or 1.0)
         pieces.append(piece)
     return pieces
 
 
+_SPOKE_OVERLAP = 0.5        # px each piece reaches across a spoke, along the outline
+
+
 def _convex(z) -> bool:
-    """True if the closed polygon (complex vertices, a list) turns the same way everywhere."""
+    """True if the closed polygon (complex vertices, a list) is convex: it turns the same way
+    at every vertex and by one full turn in all (a piece that winds twice is not convex)."""
     left = right = False
+    total = 0.0
     for k in range(len(z)):
         a, b = z[k - 1] - z[k - 2], z[k] - z[k - 1]
         cross = a.real * b.imag - a.imag * b.real
         left |= cross > 1e-9
         right |= cross < -1e-9
-    return not (left and right)
+        total += math.atan2(cross, a.real * b.real + a.imag * b.imag)
+    return not (left and right) and abs(total) < 2 * math.pi + 0.1
 
 
 def fill_band(img, top, bottom, color) -> None:
@@ -201,9 +221,11 @@ def line(img, pts, color, thickness: int = 1) -> None:
 
 def ellipse(img, centre, axes, angle: float, color) -> None:
     """A filled ellipse whose visible edge is at the given semi-axes (px)."""
-    c = tuple(int(v) for v in np.rint(np.asarray(centre, float) * _ONE))
-    ax = tuple(int(round(max(a - AA_GROWTH, 0.25) * _ONE)) for a in axes)
-    cv2.ellipse(img, c, ax, angle, 0, 360, color, -1, _AA, SHIFT)
+    x, y = float(centre[0]), float(centre[1])
+    ax = (int(round(max(float(axes[0]) - AA_GROWTH, 0.25) * _ONE)),
+          int(round(max(float(axes[1]) - AA_GROWTH, 0.25) * _ONE)))
+    cv2.ellipse(img, (int(round(x * _ONE)), int(round(y * _ONE))), ax, float(angle), 0, 360,
+                color, -1, _AA, SHIFT)
 
 
 def disc(img, centre, radius: float, color) -> None:

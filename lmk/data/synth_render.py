@@ -84,6 +84,10 @@ def shading(points, rot, camera, width: float, light, ambient: float) -> np.ndar
 
 _GRID = 12
 _GRID_T = (np.arange(_GRID) + 0.5) / _GRID
+_PROBES = np.zeros((9, 68))
+for _row, _group in enumerate(([8], [19], [24], range(36, 42), range(42, 48), [30], [33], [57],
+                               [62])):
+    _PROBES[_row, list(_group)] = 1.0 / len(_group)
 
 
 def face_points(points3d, outline3d, pose, camera, app, rotation=None) -> dict:
@@ -123,10 +127,11 @@ def draw_face(img, points3d, outline3d, pose, camera, app, width: float = 1.0) -
     x0, y0 = np.maximum(np.floor(face.min(0)).astype(int) - 2, 0)
     x1, y1 = np.minimum(np.ceil(face.max(0)).astype(int) + 3, size)
     # Shade on a coarse grid over the face's box (resized to a smooth layer) and at probes.
-    gx, gy = x0 - 0.5 + _GRID_T * (x1 - x0), y0 - 0.5 + _GRID_T * (y1 - y0)
-    grid = np.stack(np.broadcast_arrays(gx[None, :], gy[:, None]), -1).reshape(-1, 2)
-    probe = np.stack([L[8], L[19], L[24], L[36:42].mean(0), L[42:48].mean(0), L[30], L[33],
-                      L[57], L[62]])
+    grid = np.empty((_GRID, _GRID, 2))
+    grid[..., 0] = x0 - 0.5 + _GRID_T * (x1 - x0)
+    grid[..., 1] = (y0 - 0.5 + _GRID_T * (y1 - y0))[:, None]
+    grid = grid.reshape(-1, 2)
+    probe = _PROBES @ L         # chin, brow peaks, eye centres, nose tip and base, lips, mouth
     shade = shading(np.concatenate([grid, probe]), rot, camera, width, app["light"],
                     app["ambient"])
     (s_chin, s_brow_l, s_brow_r, s_eye_l, s_eye_r, s_nose, s_base, s_lip,

@@ -82,7 +82,7 @@ def _colorize(gray: np.ndarray, rng) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- background
 
-def render_background(rng, size: int, num_shapes: tuple[int, int] = (2, 8)) -> np.ndarray:
+def render_background(rng, size: int, num_shapes: tuple[int, int] = (2, 7)) -> np.ndarray:
     """A random textured background ``(size, size, 3)`` uint8: a recoloured texture from the
     bank, then a few ellipses, polygons, bars and strokes in random colours."""
     img = _colorize(_texture_patch(rng, size), rng)
