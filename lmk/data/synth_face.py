@@ -147,6 +147,7 @@ MEAN_SHAPE = _construct(NEUTRAL_IDENTITY, NEUTRAL_EXPRESSION)
 BASIS = np.stack([_construct(p[:13], p[13:]) - MEAN_SHAPE
                   for p in _NEUTRAL + np.eye(len(_NEUTRAL))])
 """``(18, 77, 3)``: the effect of a unit step of each identity, then expression, parameter."""
+_BASIS_FLAT = BASIS.reshape(len(BASIS), -1)
 _CONTOUR = np.r_[0:17, 68:77]
 _FRONT = np.r_[np.full(17, _JAW_FRONT), np.full(9, _FOREHEAD_FRONT)]
 
@@ -166,7 +167,7 @@ def frontal_shape(identity, expression) -> tuple[np.ndarray, np.ndarray]:
         with ``h = -z`` the protrusion toward the camera.
     """
     p = np.concatenate([np.asarray(identity, float), np.asarray(expression, float)]) - _NEUTRAL
-    shape = MEAN_SHAPE + np.tensordot(p, BASIS, axes=1)
+    shape = MEAN_SHAPE + (p @ _BASIS_FLAT).reshape(MEAN_SHAPE.shape)
     return shape[:68], shape[68:]
 
 
@@ -190,7 +191,7 @@ def shape_3d(identity, expression, yaw_deg: float) -> tuple[np.ndarray, np.ndarr
     Only the contour depends on the yaw (see :func:`follow_silhouette`); ``z = -h``.
     """
     p = np.concatenate([np.asarray(identity, float), np.asarray(expression, float)]) - _NEUTRAL
-    shape = MEAN_SHAPE + np.tensordot(p, BASIS, axes=1)
+    shape = MEAN_SHAPE + (p @ _BASIS_FLAT).reshape(MEAN_SHAPE.shape)
     c = shape[_CONTOUR]
     shape[_CONTOUR, 0], shape[_CONTOUR, 2] = follow_silhouette(c[:, 0], c[:, 2], _FRONT, yaw_deg)
     shape[:, 2] *= -1
