@@ -93,7 +93,8 @@ def test_resnet_and_builder_bad_arguments():
         build_backbone("vgg16")
 
 
-@pytest.mark.parametrize("shape, match", [((3, 64, 64), r"\(B, C, H, W\)"), ((1, 3, 64, 70), "multiples of 32")])
+@pytest.mark.parametrize("shape, match", [((3, 64, 64), r"\(B, C, H, W\)"),
+                                          ((1, 3, 64, 70), "multiples of 32")])
 def test_bad_image_shapes(shape, match):
     for net in (mobilenet_v2(0.25), resnet(18, 0.25)):
         with pytest.raises(ValueError, match=match):

@@ -74,7 +74,8 @@ def cost_table(table: int = 3) -> list[dict]:
     rows = []
     for strategy, values in paper.items():
         with torch.device("meta"):      # shapes only: no weights are allocated or initialised
-            model = HeatmapModel(settings["width_mult"], strategy, settings["filters"], settings["num_landmarks"])
+            model = HeatmapModel(settings["width_mult"], strategy, settings["filters"],
+                                 settings["num_landmarks"])
         cost = profile(model, (1, 3, size, size))
         row = {"strategy": strategy, "paper_gflops": values[1], "our_gmacs": round(cost["gmacs"], 3),
                "ratio": round(cost["gmacs"] / values[1], 3)}
