@@ -2,10 +2,18 @@
 
 Every item is a pure function of ``(seed, index)`` (its generator is
 ``numpy.random.default_rng([seed, index])``), so data-loader workers, reruns and any access
-order agree. A face is a 3D 68-point template (iBUG layout, :mod:`lmk.data.synth_face`) varied
-by identity and expression, turned by yaw/pitch/roll and projected by a pinhole camera; then it is
-drawn with OpenCV (:mod:`lmk.data.synth_render`) so that the landmarks lie on visible edges: the
-face outline, brow tops, eye outlines, the nose bridge (a shadow edge) and base, lip outlines.
+order agree. A face is a 3D 68-point template (iBUG layout, zero-based) varied by identity and
+expression, turned by yaw/pitch/roll and projected by a pinhole camera (:mod:`.synth_face`,
+which documents the Euler convention and how the jaw contour follows the visible silhouette);
+then it is drawn with OpenCV (:mod:`.synth_render`, :mod:`.synth_draw`) so that the landmarks
+lie on visible edges, to a few hundredths of a pixel: the face outline, brow tops, eye outlines,
+the nose bridge (a shadow edge) and base, lip outlines. Backgrounds, occluders and camera
+effects come from :mod:`.synth_scene`, videos from :mod:`.synth_video`.
+
+Difficulty presets (:data:`DIFFICULTIES`): ``easy`` (|yaw| <= 15, mild blur and noise, no
+occluders), ``default`` (|yaw| <= 45, |pitch| <= 25, |roll| <= 30, occluders on 15 % of faces),
+``hard`` (|yaw| <= 75, |pitch|, |roll| <= 35, occluders on 60 %, strong blur, noise, low contrast,
+motion blur). In every preset all 68 landmarks lie inside the image.
 
 Example::
 

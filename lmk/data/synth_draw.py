@@ -18,9 +18,6 @@ the polygons are small, and plain Python beats numpy's per-call overhead on them
 
 from __future__ import annotations
 
-import cmath
-import math
-
 import cv2
 import numpy as np
 
@@ -80,7 +77,7 @@ def fill(img, poly, color, grow: float = 0.0) -> None:
         return c + t * w
 
     try:
-        pieces = _cut_at_spokes(zl, rl, reflex, c, on_spoke)
+        pieces = _cut_at_spokes(zl, rl, reflex, c, on_spoke, sign)
     except _NotStarShaped:          # rare (degenerate, strongly foreshortened shapes)
         pts = np.array([(v.real, v.imag) for v in rl]) * _ONE
         cv2.fillPoly(img, [np.rint(pts).astype(np.int32)], color, _AA, SHIFT)
@@ -94,7 +91,7 @@ class _NotStarShaped(Exception):
     pass
 
 
-def _cut_at_spokes(zl, rl, reflex, c, on_spoke) -> list:
+def _cut_at_spokes(zl, rl, reflex, c, on_spoke, orientation) -> list:
     """Convex pieces ``[c, ...]`` of a star-shaped polygon cut at ``reflex`` (see :func:`fill`)."""
     n = len(zl)
     pieces = []
@@ -111,8 +108,9 @@ def _cut_at_spokes(zl, rl, reflex, c, on_spoke) -> list:
         piece.append(on_spoke(zl[b] if mb is None else mb, last))
         run = [(first + j) % n for j in range(count + 1)
                if not (j == 0 and ma is not None) and not (j == count and mb is not None)]
-        span = sum(abs(cmath.phase((q - c) / (p - c))) for p, q in zip(piece[1:-1], piece[2:]))
-        if run and (span > math.pi - 0.05 or (len(piece) > 3 and not _convex(piece))):
+        u, v = piece[1] - c, piece[-1] - c          # a piece must span less than a half-turn
+        wide = (a, ma) == (b, mb) or (u.real * v.imag - u.imag * v.real) * orientation <= 0
+        if run and (wide or (len(piece) > 3 and not _convex(piece))):
             k = run[len(run) // 2]                     # cut again at a middle edge's midpoint
             cut = (k, 0.5 * (zl[k] + zl[(k + 1) % n]))
             todo += [((a, ma), cut), (cut, (b, mb))]
@@ -129,17 +127,15 @@ _SPOKE_OVERLAP = 0.5        # px each piece reaches across a spoke, along the ou
 
 
 def _convex(z) -> bool:
-    """True if the closed polygon (complex vertices, a list) is convex: it turns the same way
-    at every vertex and by one full turn in all (a piece that winds twice is not convex)."""
+    """True if the closed polygon (complex vertices, a list) turns the same way at every
+    vertex (enough for the pieces here, which never wind around twice: see the span check)."""
     left = right = False
-    total = 0.0
     for k in range(len(z)):
         a, b = z[k - 1] - z[k - 2], z[k] - z[k - 1]
         cross = a.real * b.imag - a.imag * b.real
         left |= cross > 1e-9
         right |= cross < -1e-9
-        total += math.atan2(cross, a.real * b.real + a.imag * b.imag)
-    return not (left and right) and abs(total) < 2 * math.pi + 0.1
+    return not (left and right)
 
 
 def fill_band(img, top, bottom, color) -> None:
