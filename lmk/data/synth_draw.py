@@ -48,9 +48,11 @@ def fill(img, poly, color, grow: float = 0.0) -> None:
     area2 = sum(a.real * b.imag - a.imag * b.real for a, b in zip(zl, zl[1:] + zl[:1]))
     sign = 1.0 if area2 > 0 else -1.0
     nl = [sign * 1j * e / (abs(e) or 1e-9) for e in edges]              # inward unit normals
+    # Reflex vertices; a turn of under 2 degrees the wrong way is treated as straight (OpenCV
+    # fills it cleanly, and near-collinear runs such as a nose bridge stay one piece).
     reflex = [k for k in range(n) if sign * (edges[k - 1].real * edges[k].imag -
                                              edges[k - 1].imag * edges[k].real)
-              < -1e-9 * abs(edges[k]) ** 2]
+              < -0.035 * abs(edges[k - 1]) * abs(edges[k])]
     mitres = [(nl[k - 1] + nl[k]) / max(1.0 + nl[k - 1].real * nl[k].real +
                                         nl[k - 1].imag * nl[k].imag, 0.25) for k in range(n)]
     for _ in range(4):              # a shape thinner than the inset would turn inside out:
