@@ -99,6 +99,16 @@ def _cut_at_spokes(zl, rl, reflex, c, on_spoke, orientation) -> list:
     pieces = []
     # Cuts are (vertex index, None) at reflex vertices or (edge index, midpoint) on edges.
     cuts = [(r, None) for r in reflex]
+    # Also cut runs over half the outline at edge midpoints up front (they would most likely
+    # span half a turn and be cut again anyway).
+    longest = max(3, n // 2)
+    marks = sorted(reflex)
+    extra = []
+    for r0, r1 in zip(marks, marks[1:] + [marks[0] + n]):
+        steps = (r1 - r0 - 1) // longest
+        extra += [((r0 + (j + 1) * (r1 - r0) // (steps + 1)) % n) for j in range(steps)]
+    cuts = sorted(cuts + [(k, 0.5 * (zl[k] + zl[(k + 1) % n])) for k in extra],
+                  key=lambda cut: cut[0] + (0.5 if cut[1] is not None else 0.0))
     todo = list(zip(cuts, cuts[1:] + cuts[:1]))
     while todo:
         (a, ma), (b, mb) = todo.pop()
