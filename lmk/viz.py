@@ -240,3 +240,31 @@ def show_heatmap_marginals(fig, heatmap, hx, hy, point=None, title=None):
     if title:
         ax_x.set_title(title)
     return ax, ax_x, ax_y
+
+
+def explore(fn, **controls):
+    """Draw ``fn`` at the controls' current values, then redraw it whenever one changes.
+
+    A replacement for ``ipywidgets.interact`` in notebooks that are also executed unattended
+    (papermill, nbval): the first drawing is an ordinary output, so an executed notebook shows
+    it, and no Output-widget capture runs during execution (nbclient can stall on that
+    intermittently). Moving a control draws the new view in an output area under the controls.
+
+    Args:
+        fn: called as ``fn(**{name: control.value})``; draws and ends with ``plt.show()``.
+        controls: ipywidgets value widgets (``FloatSlider``, ``Dropdown``, ...) by argument name.
+    """
+    from IPython.display import clear_output, display
+    from ipywidgets import HBox, Output
+
+    live = Output()
+
+    def redraw(_change=None):
+        with live:
+            clear_output(wait=True)
+            fn(**{name: control.value for name, control in controls.items()})
+
+    for control in controls.values():
+        control.observe(redraw, "value")
+    display(HBox(list(controls.values())), live)
+    fn(**{name: control.value for name, control in controls.items()})
