@@ -10,7 +10,8 @@ import pytest
 from lmk.data import (AnnotationError, JD106Folder, PtsFolder, WFLWAnnotations, find_image,
                       read_image, read_jd106, read_pts, read_wflw, read_300vw, write_image,
                       write_jd106, write_pts, write_wflw, write_300vw)
-from lmk.data.formats import WFLW_FIELDS, open_300w, open_jd106, open_wflw
+from lmk.data.formats import WFLW_FIELDS
+from lmk.data.sources import open_300w, open_jd106, open_wflw
 
 RNG = np.random.default_rng(0)
 POINTS = RNG.uniform(0, 100, size=(68, 2)).round(3)

@@ -2,9 +2,9 @@
 
 # Real formats, datasets and transforms.
 from .errors import AnnotationError
-from .formats import (AnnotationSet, JD106Folder, PtsFolder, WFLWAnnotations, find_image,
-                      read_image, read_jd106, read_pts, read_wflw, read_300vw, write_image,
-                      write_jd106, write_pts, write_wflw, write_300vw)
+from .formats import (find_image, read_image, read_jd106, read_pts, read_wflw, read_300vw,
+                      write_image, write_jd106, write_pts, write_wflw, write_300vw)
+from .sources import AnnotationSet, JD106Folder, PtsFolder, WFLWAnnotations
 from .transforms import Augment
 from .dataset import LandmarkDataset, open_dataset, open_source, to_original
 

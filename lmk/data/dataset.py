@@ -193,23 +193,23 @@ def open_source(name: str, root=None, split: str = "train", *, n: int = 1000, si
             folder described in ``data/README.md``).
         split: ``"train"`` / ``"test"`` (and the data set's named subsets, see the readers).
     """
-    from . import formats
+    from . import sources
 
     if name == "synthetic":
         from .synth import SynthFaces
 
         return SynthFaces(n, size=size, seed=_split_seed(seed, split), difficulty=difficulty)
     if name == "sample":
-        return formats.PtsFolder(SAMPLE_ROOT if root is None else root, on_error=on_error)
+        return sources.PtsFolder(SAMPLE_ROOT if root is None else root, on_error=on_error)
     if root is None:
         raise ValueError(f"DATA={name!r} needs DATA_ROOT: the folder holding the data set "
                          f"(see data/README.md)")
     if name == "300w":
-        return formats.open_300w(root, split, on_error=on_error)
+        return sources.open_300w(root, split, on_error=on_error)
     if name == "wflw":
-        return formats.open_wflw(root, split, on_error=on_error)
+        return sources.open_wflw(root, split, on_error=on_error)
     if name == "jd106":
-        return formats.open_jd106(root, split, on_error=on_error)
+        return sources.open_jd106(root, split, on_error=on_error)
     raise ValueError(f"unknown data set {name!r}; expected one of {DATA_NAMES}")
 
 

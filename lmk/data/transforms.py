@@ -305,7 +305,8 @@ def random_erasing(image, rng: np.random.Generator, p: float = 0.5,
         eh, ew = int(round(np.sqrt(target * ratio))), int(round(np.sqrt(target / ratio)))
         if 0 < eh < h and 0 < ew < w:
             y0, x0 = rng.integers(0, h - eh + 1), rng.integers(0, w - ew + 1)
-            out[y0:y0 + eh, x0:x0 + ew] = rng.integers(0, 256, size=out[y0:y0 + eh, x0:x0 + ew].shape)
+            patch = out[y0:y0 + eh, x0:x0 + ew]
+            patch[...] = rng.integers(0, 256, size=patch.shape)
             return out
     return out
 
