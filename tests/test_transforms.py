@@ -197,3 +197,17 @@ def test_bad_arguments_are_rejected(dots):
         T.alignment_matrix(FACE[:4], 32)
     with pytest.raises(ValueError, match="flip_perm"):
         T.flip_landmarks(FACE, 100, [0, 1, 2])
+
+
+def test_transform_pose_mirror_and_rotation():
+    pose = np.array([30.0, -10.0, 5.0])
+    assert np.allclose(T.transform_pose(pose, np.array([[2.0, 0, 3], [0, 2.0, -1]])), pose)
+    assert np.allclose(T.transform_pose(pose, T.flip_matrix(64)), [-30.0, -10.0, -5.0])
+    # cv2-style rotation by +20 deg (counter-clockwise on screen) turns the face by -20 deg roll
+    rot = T.random_affine_matrix(np.random.default_rng(0), 64, 0, 0, 0)
+    assert np.allclose(T.transform_pose(pose, rot), pose)
+    from lmk.geometry import rotation_matrix
+    assert np.allclose(T.transform_pose(pose, rotation_matrix(20.0, (31.5, 31.5))), [30, -10, -15])
+    both = rotation_matrix(20.0, (31.5, 31.5)) @ np.vstack([T.flip_matrix(64), [0, 0, 1]])
+    assert np.allclose(T.transform_pose(pose, both), [-30, -10, -25])
+    assert np.isclose(T.transform_pose([0, 0, 170], rotation_matrix(-20.0))[2], -170)
