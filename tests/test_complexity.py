@@ -133,3 +133,12 @@ def test_profile_chain_shapes_and_macs():
     assert [r["output_shape"] for r in rows] == [(1, 8, 5, 5), (1, 2, 10, 10), (1, 4, 10, 10)]
     assert [r["macs"] for r in rows] == [25 * 3 * 8 * 9, 0, 100 * 2 * 4]
     assert sum(r["macs"] for r in rows) == profile(chain, (1, 3, 5, 5))["macs"]
+
+
+def test_compare_latency_interleaves_models():
+    from lmk.complexity import compare_latency
+
+    out = compare_latency({"a": nn.Conv2d(3, 4, 3), "b": nn.Identity()}, (1, 3, 8, 8), warmup=0, rounds=2)
+    assert set(out) == {"a", "b"} and all(v["median_ms"] > 0 for v in out.values())
+    with pytest.raises(ValueError, match="rounds"):
+        compare_latency({"a": nn.Identity()}, (1, 3), rounds=0)
