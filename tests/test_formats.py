@@ -328,6 +328,8 @@ def test_300vw_round_trip(tmp_path):
     part = read_300vw(tmp_path / "001", start=2, stop=4)
     assert np.array_equal(part["frame_index"], [2, 3])
     assert np.array_equal(part["frames"], video["frames"][2:4])
+    with pytest.raises(ValueError, match="start < stop"):
+        read_300vw(tmp_path / "001", start=4, stop=4)
 
 
 def test_300vw_with_more_annotations_than_frames(tmp_path):

@@ -253,6 +253,9 @@ def read_300vw(folder, start: int = 0, stop: int | None = None) -> dict:
         raise AnnotationError(folder / "annot", None, "per-frame annotations 000001.pts ...",
                               "none")
     stop = len(annots) if stop is None else min(stop, len(annots))
+    if not 0 <= start < stop:
+        raise ValueError(f"need 0 <= start < stop <= {len(annots)} frames, got start={start}, "
+                         f"stop={stop}")
     for k, a in enumerate(annots[:stop]):
         if a.name != f"{k + 1:06d}.pts":
             raise AnnotationError(a, None, f"consecutive frame annotations, {k + 1:06d}.pts here")
