@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .._backend import from_torch, to_torch
-from ..geometry import apply_affine, compose_affine, invert_affine
+from ..geometry import apply_affine, compose_affine, invert_affine, rescale_points
 from ..layouts import LAYOUTS, Layout
 from .transforms import (Augment, alignment_matrix, box_from_landmarks, crop_matrix,
                          normalize_image, transform_pose, warp_image)
@@ -128,13 +128,14 @@ class LandmarkDataset(torch.utils.data.Dataset):
             box = box_from_landmarks(points) if box is None else np.asarray(box, np.float64)
             return crop_matrix(box, self.input_size, self.margin)
         h, w = np.asarray(item["image"]).shape[:2]
-        th, tw = self.input_size
-        sx, sy = tw / w, th / h   # x -> (x + 0.5) * s - 0.5, as lmk.geometry.rescale_points
-        return np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5]])
+        scale = np.array([self.input_size[1] / w, self.input_size[0] / h])
+        offset = rescale_points(np.zeros(2), scale)    # x -> x * s + offset
+        return np.array([[scale[0], 0.0, offset[0]], [0.0, scale[1], offset[1]]])
 
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} items")
+        index = int(index)
         item = self.source[index]
         image = np.asarray(item["image"])
         points = np.asarray(item["landmarks"], dtype=np.float64)

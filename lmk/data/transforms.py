@@ -22,7 +22,8 @@ import cv2
 import numpy as np
 import torch
 
-from ..geometry import apply_affine, compose_affine, rotation_matrix, similarity_transform
+from ..geometry import (apply_affine, compose_affine, rescale_points, rotation_matrix,
+                        similarity_transform)
 
 IMAGE_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 """Per-channel RGB mean (ImageNet) subtracted by :func:`normalize_image`, images in [0, 1]."""
@@ -129,10 +130,11 @@ def crop_matrix(box, size, margin: float = 0.25) -> np.ndarray:
         raise ValueError(f"margin must be >= 0, got {margin}")
     h, w = _size(size)
     side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    sx, sy = w / side, h / side
-    return np.array([[sx, 0.0, (side / 2 - cx) * sx - 0.5],
-                     [0.0, sy, (side / 2 - cy) * sy - 0.5]])
+    corner = np.array([(x0 + x1 - side) / 2, (y0 + y1 - side) / 2])   # top-left edge of the square
+    scale = np.array([w / side, h / side])
+    # shift the square's edge to the pixel edge -0.5, then change resolution by ``scale``
+    offset = rescale_points(-corner - 0.5, scale)
+    return np.array([[scale[0], 0.0, offset[0]], [0.0, scale[1], offset[1]]])
 
 
 def reference_points(size, reference=REFERENCE_FIVE_POINTS) -> np.ndarray:
