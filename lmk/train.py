@@ -2,8 +2,10 @@
 
 A training run is one function call whose arguments say everything::
 
-    history = fit(model, train_set, val_set, loss_fn=MarginalLoss(codec), decode_fn=codec.decode,
-                  epochs=40, lr=1e-3, batch_size=16, seed=0, checkpoint_dir="runs/1d")
+    codec = MarginalCodec(input_size=256, heatmap_size=768, sigma=3.0)
+    history = fit(model, train_set, val_set, loss_fn=MarginalLoss(codec),
+                  decode_fn=lambda out: codec.decode(*out), epochs=40, lr=1e-3, batch_size=16,
+                  seed=0, checkpoint_dir="runs/1d")
 
 Contract:
   * data sets yield dicts with ``image`` ``(3, H, W)`` float32 and ``landmarks`` ``(N, 2)`` in input
