@@ -5,4 +5,4 @@ and ``describe() -> {key: label}``. Figures that are compared (a speed-up, a mem
 measured side by side in one run, never against numbers from another machine or day.
 """
 
-TOPICS = ("decode", "synth", "models")
+TOPICS = ("decode", "synth", "data", "models")
