@@ -109,7 +109,7 @@ def box_from_landmarks(landmarks) -> np.ndarray:
     return np.concatenate([p.min(0), p.max(0)])
 
 
-def crop_matrix(box, size, margin: float = 0.25) -> np.ndarray:
+def crop_matrix(box, size, margin: float = 0.2) -> np.ndarray:
     """Affine matrix taking a square around ``box`` to an output image of ``size``.
 
     The square has side ``max(w, h) * (1 + 2 * margin)`` and the box's centre. Its *edges* map
