@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 ARGS ?=
+# OpenMP threads that spin while waiting make torch crawl when the cores are shared.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: setup course test unit nbval lab bench notebooks clean
 
@@ -30,7 +32,8 @@ unit: $(STAMP)
 
 nbval: $(STAMP)
 	$(PY) -m pytest -q --nbval-lax --nbval-current-env \
-		--nbval-sanitize-with notebooks/nbval.cfg -p no:cacheprovider notebooks/
+		--nbval-sanitize-with notebooks/nbval.cfg --nbval-cell-timeout=900 \
+		-p no:cacheprovider notebooks/
 
 ## lab: open the course in JupyterLab
 lab: $(STAMP)

@@ -243,28 +243,34 @@ def show_heatmap_marginals(fig, heatmap, hx, hy, point=None, title=None):
 
 
 def explore(fn, **controls):
-    """Draw ``fn`` at the controls' current values, then redraw it whenever one changes.
+    """Show ``fn``'s figure with controls that redraw it in place: ``interact`` for course notebooks.
 
-    A replacement for ``ipywidgets.interact`` in notebooks that are also executed unattended
-    (papermill, nbval): the first drawing is an ordinary output, so an executed notebook shows
-    it, and no Output-widget capture runs during execution (nbclient can stall on that
-    intermittently). Moving a control draws the new view in an output area under the controls.
+    ``ipywidgets.interact`` draws into an Output widget, and executing such a cell unattended
+    (papermill, nbval) can stall intermittently (nbclient issue 312). Here the figure is an
+    ordinary display output, so an executed notebook shows the default view, and moving a
+    control replaces that same output (``display_id``) in a live session.
 
     Args:
-        fn: called as ``fn(**{name: control.value})``; draws and ends with ``plt.show()``.
+        fn: called as ``fn(**{name: control.value})``; returns a matplotlib ``Figure`` (and
+            does not call ``plt.show()``).
         controls: ipywidgets value widgets (``FloatSlider``, ``Dropdown``, ...) by argument name.
     """
-    from IPython.display import clear_output, display
-    from ipywidgets import HBox, Output
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+    from ipywidgets import HBox
 
-    live = Output()
+    def render():
+        fig = fn(**{name: control.value for name, control in controls.items()})
+        if fig is None or not hasattr(fig, "savefig"):
+            raise TypeError("explore: fn must return a matplotlib Figure, not call plt.show()")
+        plt.close(fig)  # shown once through the display handle, not again at the cell's end
+        return fig
 
-    def redraw(_change=None):
-        with live:
-            clear_output(wait=True)
-            fn(**{name: control.value for name, control in controls.items()})
+    display(HBox(list(controls.values())))
+    handle = display(render(), display_id=True)
+
+    def redraw(_change):
+        handle.update(render())
 
     for control in controls.values():
         control.observe(redraw, "value")
-    display(HBox(list(controls.values())), live)
-    fn(**{name: control.value for name, control in controls.items()})
