@@ -152,8 +152,12 @@ def check_course_params(params: dict, notebooks: list[Path]) -> dict[Path, dict]
     return {p: {k: v for k, v in params.items() if k in d} for p, d in per_notebook.items()}
 
 
-def run_course(params: dict, only=None, out_dir=None, notebooks_dir=None, log=print) -> Path:
-    """Execute the selected notebooks in order; return the run directory."""
+def run_course(params: dict, only=None, out_dir=None, notebooks_dir=None, log=print,
+               cell_timeout: float | None = None) -> Path:
+    """Execute the selected notebooks in order; return the run directory.
+
+    ``cell_timeout`` (seconds) turns a cell that hangs into a failure of its notebook.
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -175,13 +179,17 @@ def run_course(params: dict, only=None, out_dir=None, notebooks_dir=None, log=pr
         try:
             papermill.execute_notebook(str(path), str(run_dir / path.name), parameters=nb_params,
                                        kernel_name="python3", cwd=str(notebooks_dir),
-                                       progress_bar=False)
+                                       progress_bar=False, execution_timeout=cell_timeout)
         except PapermillExecutionError as exc:
             _write_summary(run_dir, records, timings, failed=(path.stem, exc))
             raise RuntimeError(f"notebook {path.name} failed in cell [{exc.exec_count}] "
                                f"(executed copy: {run_dir / path.name}):\n"
                                f"{_failing_source(run_dir / path.name)}"
                                f"{exc.ename}: {exc.evalue}") from None
+        except Exception as exc:  # a cell timeout, a dead kernel
+            _write_summary(run_dir, records, timings)
+            raise RuntimeError(f"notebook {path.name} stopped: {type(exc).__name__}: {exc} "
+                               f"(executed copy: {run_dir / path.name})") from None
         timings[path.stem] = time.perf_counter() - start
         log(f"[{path.stem}] done in {timings[path.stem]:.1f} s")
         if results.exists():
@@ -237,13 +245,19 @@ def main(argv=None) -> int:
                         metavar=("NAME", "VALUE"), help="notebook parameter; repeatable")
     parser.add_argument("--out", default=None, help="parent folder of the run (default runs/)")
     parser.add_argument("--notebooks", default=None, help="notebook folder (default notebooks/)")
+    parser.add_argument("--cell-timeout", type=float, default=None,
+                        help="seconds one cell may run (default: 1800 in fast mode, none in full)")
     args = parser.parse_args(argv)
     params = {name: parse_value(value) for name, value in args.parameter}
     if "SCALE" in params and params["SCALE"] != args.scale and args.scale != "fast":
         parser.error("give SCALE either as --scale or as -p SCALE, not both with different values")
     params.setdefault("SCALE", args.scale)
     try:
-        run_course(params, only=args.only, out_dir=args.out, notebooks_dir=args.notebooks)
+        timeout = args.cell_timeout
+        if timeout is None and params["SCALE"] == "fast":
+            timeout = 1800.0
+        run_course(params, only=args.only, out_dir=args.out, notebooks_dir=args.notebooks,
+                   cell_timeout=timeout)
     except (ParameterError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
