@@ -7,15 +7,6 @@ from lmk.models import build_backbone, mobilenet_v2, resnet
 from lmk.models.backbones import InvertedResidual, make_divisible
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread avoids OpenMP spin-waiting when the cores are shared."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def count(m):
     return sum(p.numel() for p in m.parameters())
 

@@ -11,15 +11,6 @@ from lmk.complexity import (count_parameters, fold_batchnorm, latency, optimize_
 from lmk.models import HeatmapModel
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread avoids OpenMP spin-waiting when the cores are shared."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def test_profile_conv_linear_closed_form():
     conv = nn.Conv2d(3, 8, 3, padding=1)
     p = profile(conv, (2, 3, 10, 12))

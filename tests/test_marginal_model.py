@@ -9,15 +9,6 @@ from lmk.losses import MarginalLoss
 from lmk.models import CoAttention, MarginalDetector
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread avoids OpenMP spin-waiting when the cores are shared."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def small(**kwargs):
     kwargs.setdefault("width_mult", 0.25)
     kwargs.setdefault("channels", 8)
