@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from lmk.data import (AnnotationError, JD106Folder, PtsFolder, WFLWAnnotations, find_image,
+from lmk.data import (AnnotationError, JD106Folder, PtsFolder, find_image,
                       read_image, read_jd106, read_pts, read_wflw, read_300vw, write_image,
                       write_jd106, write_pts, write_wflw, write_300vw)
 from lmk.data.formats import WFLW_FIELDS

@@ -12,3 +12,12 @@ from .dataset import LandmarkDataset, open_dataset, open_source, to_original
 from .synth import (DIFFICULTIES, Difficulty, SynthFaces, SynthNegatives,
                     boundary_gradient_ratio)
 from .synth_video import SynthVideos, synth_video
+
+__all__ = [
+    "AnnotationError", "find_image", "read_image", "read_jd106", "read_pts", "read_wflw",
+    "read_300vw", "write_image", "write_jd106", "write_pts", "write_wflw", "write_300vw",
+    "AnnotationSet", "JD106Folder", "PtsFolder", "WFLWAnnotations", "Augment",
+    "LandmarkDataset", "open_dataset", "open_source", "to_original",
+    "DIFFICULTIES", "Difficulty", "SynthFaces", "SynthNegatives", "boundary_gradient_ratio",
+    "SynthVideos", "synth_video",
+]
