@@ -164,8 +164,7 @@ def test_pose_roll_follows_in_plane_rotation():
 
 
 def test_sample_set_through_open_dataset():
-    if not SAMPLE_ROOT.is_dir():
-        pytest.skip("data/sample not exported")
+    assert SAMPLE_ROOT.is_dir(), "the committed sample set data/sample is missing"
     ds = open_dataset("sample", input_size=64)
     assert len(ds) >= 20
     item = ds[0]
