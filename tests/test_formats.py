@@ -353,7 +353,6 @@ def test_300vw_gap_in_annotations(tmp_path):
 
 # --- the committed sample set ---------------------------------------------------------------
 
-@pytest.mark.skipif(not SAMPLE.is_dir(), reason="data/sample not exported")
 def test_sample_set_reads_in_300w_format():
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -76,7 +76,7 @@ def test_reads_as_course_material(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_unknown_parameter_fails_in_validation_cell(path, tmp_path):
-    papermill = pytest.importorskip("papermill")
+    import papermill
     from papermill.exceptions import PapermillExecutionError
 
     with pytest.raises(PapermillExecutionError) as info:
