@@ -196,3 +196,21 @@ def test_train_heatmap_model_runs_end_to_end():
     assert out["eval"].predictions.shape == (4, 68, 2)
     assert out["eval_flip"] is not None and np.isfinite(out["eval_flip"].nme)
     assert out["codec"].heatmap_size == (4, 4)          # 32 px input, stride 32 / 4 = 8
+
+
+def test_heatmap_model_initialisation_for_training():
+    """Heatmaps start near zero and every MobileNetV2 skip block starts as the identity."""
+    torch.manual_seed(0)
+    model = HeatmapModel(0.25, "SDSD", 16, 68)
+    last = model.head.to_heatmaps
+    assert torch.count_nonzero(last.bias) == 0 and last.weight.std().item() < 2e-3
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 64, 64)).abs().max().item() < 0.1   # default init: ~3
+    skips = [b for b in model.backbone.modules() if getattr(b, "use_skip", False)]
+    assert len(skips) == 11    # 10 of MobileNetV2; at width 0.25 the first block (8 -> 8 channels) has one too
+    for block in skips:
+        block.eval()
+        cin = next(m for m in block.modules() if isinstance(m, torch.nn.Conv2d)).in_channels
+        x = torch.randn(1, cin, 8, 8)
+        with torch.no_grad():
+            torch.testing.assert_close(block(x), x, rtol=0, atol=0)

@@ -42,6 +42,12 @@ class HeatmapModel(nn.Module):
             bilinearly (pixel-centre aligned). Used to compare 2D heatmaps at a resolution ``L``
             that is not ``H / 2**k`` (Yin et al. (2020), Table 1).
 
+    Initialisation (for training from scratch): the final 1x1 convolution starts near zero
+    (weights N(0, 0.001^2), bias 0), so the first heatmaps are ~0 instead of values of +-3 that
+    the first steps must undo; and the last BatchNorm of every MobileNetV2 block with a skip
+    connection starts with gamma = 0 (Goyal et al. 2017), so each such block starts as the
+    identity. Neither changes the architecture or its cost.
+
     Attributes:
         stride: input pixels per heatmap pixel, ``32 / 2**len(strategy)`` (without ``output_size``).
     """
@@ -59,6 +65,16 @@ class HeatmapModel(nn.Module):
         self.output_size = _size_pair(output_size, "output_size")
         self.strategy, self.num_landmarks = strategy, num_landmarks
         self.stride = 32 / 2 ** len(strategy)
+        self._init_for_training()
+
+    def _init_for_training(self) -> None:
+        last = self.head.to_heatmaps
+        nn.init.normal_(last.weight, std=1e-3)
+        nn.init.zeros_(last.bias)
+        for block in self.backbone.modules():
+            if getattr(block, "use_skip", False):
+                norms = [m for m in block.modules() if isinstance(m, nn.BatchNorm2d)]
+                nn.init.zeros_(norms[-1].weight)
 
     def forward(self, images: Tensor) -> Tensor:
         heatmaps = self.head(self.backbone(images)[32])
