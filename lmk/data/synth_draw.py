@@ -64,8 +64,7 @@ def fill(img, poly, color, grow: float = 0.0) -> None:
     else:
         d, rl = 0.0, zl
     if not reflex:
-        pts = np.array([(v.real, v.imag) for v in rl]) * _ONE
-        cv2.fillConvexPoly(img, np.rint(pts).astype(np.int32), color, _AA, SHIFT)
+        cv2.fillConvexPoly(img, _cfixed(rl), color, _AA, SHIFT)
         return
     c = sum(zl) / n
 
@@ -81,12 +80,16 @@ def fill(img, poly, color, grow: float = 0.0) -> None:
     try:
         pieces = _cut_at_spokes(zl, rl, reflex, c, on_spoke, sign)
     except _NotStarShaped:          # rare (degenerate, strongly foreshortened shapes)
-        pts = np.array([(v.real, v.imag) for v in rl]) * _ONE
-        cv2.fillPoly(img, [np.rint(pts).astype(np.int32)], color, _AA, SHIFT)
+        cv2.fillPoly(img, [_cfixed(rl)], color, _AA, SHIFT)
         return
     for piece in pieces:
-        pts = np.array([(v.real, v.imag) for v in piece]) * _ONE
-        cv2.fillConvexPoly(img, np.rint(pts).astype(np.int32), color, _AA, SHIFT)
+        cv2.fillConvexPoly(img, _cfixed(piece), color, _AA, SHIFT)
+
+
+def _cfixed(z) -> np.ndarray:
+    """Complex points (a list) to OpenCV's fixed point ``(K, 2)`` int32 (round half to even,
+    as ``np.rint``)."""
+    return np.array([(round(v.real * _ONE), round(v.imag * _ONE)) for v in z], np.int32)
 
 
 class _NotStarShaped(Exception):
@@ -172,8 +175,7 @@ def fill_band(img, top, bottom, color) -> None:
     for piece, d in pieces:
         if _convex(piece):
             out = offset_edges(piece, d)
-            pts = np.array([(v.real, v.imag) for v in out]) * _ONE
-            cv2.fillConvexPoly(img, np.rint(pts).astype(np.int32), color, _AA, SHIFT)
+            cv2.fillConvexPoly(img, _cfixed(out), color, _AA, SHIFT)
         else:
             fill(img, np.array([(v.real, v.imag) for v in piece]), color)
 

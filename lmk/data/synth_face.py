@@ -54,8 +54,10 @@ _TEMPLATE_XY = np.array([
     (0.247, 0.878), (0.388, 0.935), (0.253, 1.081), (0.112, 1.145), (0.000, 1.157),
     (-0.112, 1.145), (-0.253, 1.081),                                         # outer lip 48-59
     (-0.328, 0.945), (-0.104, 0.939), (0.000, 0.949), (0.104, 0.939), (0.328, 0.945),
-    (0.106, 1.006), (0.000, 1.014), (-0.106, 1.006),                          # inner lip 60-67
+    (0.104, 0.939), (0.000, 0.949), (-0.104, 0.939),                          # inner lip 60-67
 ])
+# The lower inner lip (65-67) coincides with the upper (63-61): a neutral mouth is closed, and
+# ``mouth_open`` alone opens it.
 
 _JAW_ANGLE = np.linspace(0.0, np.pi, 17)
 # Protrusion toward the camera (h = -z) of each point, in face units.
@@ -66,7 +68,7 @@ _TEMPLATE_H = np.concatenate([
     [1.07, 1.15, 1.20, 1.15, 1.07],
     [0.72, 0.86, 0.88, 0.84, 0.86, 0.84, 0.84, 0.88, 0.86, 0.72, 0.84, 0.86],
     [0.98, 1.10, 1.17, 1.19, 1.17, 1.10, 0.98, 1.10, 1.15, 1.16, 1.15, 1.10],
-    [1.00, 1.12, 1.14, 1.12, 1.00, 1.10, 1.12, 1.10],
+    [1.00, 1.12, 1.14, 1.12, 1.00, 1.12, 1.14, 1.12],
 ])
 _JAW_FRONT = 1.05        # depth the jaw's silhouette ellipses reach on the midline
 _FOREHEAD_FRONT = 0.95
