@@ -110,6 +110,15 @@ def _check_count(name, value) -> int:
     return int(value)
 
 
+def _check_index(index, n: int, owner: str) -> int:
+    """A dataset index in ``[-n, n)`` as a non-negative int, or a clear TypeError/IndexError."""
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+        raise TypeError(f"index must be an int, got {type(index).__name__}")
+    if not -n <= index < n:
+        raise IndexError(f"index {index} out of range for {owner} of length {n}")
+    return int(index) % n
+
+
 def _check_seed(seed) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
@@ -234,11 +243,7 @@ class SynthFaces(Dataset):
         return self.n
 
     def __getitem__(self, index) -> dict:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"index must be an int, got {type(index).__name__}")
-        if not -self.n <= index < self.n:
-            raise IndexError(f"index {index} out of range for SynthFaces of length {self.n}")
-        index = int(index) % self.n
+        index = _check_index(index, self.n, "SynthFaces")
         rng = np.random.default_rng([self.seed, index])
         return render_face_item(rng, self.size, self.difficulty)
 
@@ -296,11 +301,7 @@ class SynthNegatives(Dataset):
         return self.n
 
     def __getitem__(self, index) -> dict:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"index must be an int, got {type(index).__name__}")
-        if not -self.n <= index < self.n:
-            raise IndexError(f"index {index} out of range for SynthNegatives of length {self.n}")
-        rng = np.random.default_rng([self.seed, int(index) % self.n])
+        rng = np.random.default_rng([self.seed, _check_index(index, self.n, "SynthNegatives")])
         size, cfg = self.size, self.difficulty
         positive = rng.random() < self.positive_fraction
         if not positive and rng.random() < 0.3:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from torch.utils.data import Dataset
 
-from .synth import (_check_count, _f32, check_size, get_difficulty, landmark_box,
-                    noisy_five_points, sample_effects_for, sample_expression, sample_identity)
+from .synth import (_check_count, _check_index, _f32, check_size, get_difficulty,
+                    landmark_box, noisy_five_points, sample_effects_for, sample_expression, sample_identity)
 from .synth_face import landmarks_2d, shape_3d
 from .synth_render import draw_face, sample_appearance
 from .synth_scene import apply_effects, render_background
@@ -126,8 +126,5 @@ class SynthVideos(Dataset):
         return self.n
 
     def __getitem__(self, index) -> dict:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"index must be an int, got {type(index).__name__}")
-        if not -self.n <= index < self.n:
-            raise IndexError(f"index {index} out of range for SynthVideos of length {self.n}")
-        return synth_video((self.seed, int(index) % self.n), self.T, self.size, self.difficulty)
+        index = _check_index(index, self.n, "SynthVideos")
+        return synth_video((self.seed, index), self.T, self.size, self.difficulty)
