@@ -12,7 +12,8 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from .synth import (_check_count, _check_index, _f32, check_size, get_difficulty,
-                    landmark_box, noisy_five_points, sample_effects_for, sample_expression, sample_identity)
+                    landmark_box, noisy_five_points, sample_effects_for, sample_expression,
+                    sample_identity)
 from .synth_face import landmarks_2d, shape_3d
 from .synth_render import draw_face, sample_appearance
 from .synth_scene import apply_effects, render_background
