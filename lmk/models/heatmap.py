@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..losses import ForegroundHeatmapLoss
 from .backbones import build_backbone
 from .heads import UpsampleHead, check_strategy
 
@@ -129,31 +130,6 @@ class FlipAveraged(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         return flip_test_heatmaps(self.model, images, self.flip_perm)
-
-
-class ForegroundHeatmapLoss(nn.Module):
-    """``loss_fn(heatmaps, batch)``: heatmap MSE with each pixel weighted by ``1 + w * target``.
-
-    Against small Gaussians, plain MSE starts on a plateau: all-zero heatmaps already reach
-    ~95 % of the initial loss, and a small model trained for a few minutes often never leaves it.
-    Up-weighting the pixels under the Gaussians (``w = 20``) keeps the minimiser (the target
-    itself) but makes the peaks matter from the first step. Targets come from ``codec.encode``.
-    """
-
-    def __init__(self, codec, foreground_weight: float = 20.0):
-        super().__init__()
-        if foreground_weight < 0:
-            raise ValueError(f"foreground_weight must be >= 0, got {foreground_weight!r}")
-        self.codec, self.foreground_weight = codec, float(foreground_weight)
-
-    def forward(self, heatmaps: Tensor, batch: dict) -> Tensor:
-        with torch.no_grad():
-            target = self.codec.encode(batch["landmarks"]).to(heatmaps)
-        if heatmaps.shape != target.shape:
-            raise ValueError(f"heatmaps {tuple(heatmaps.shape)} and targets {tuple(target.shape)} "
-                             "must have the same shape (B, N, H, W)")
-        weight = 1.0 + self.foreground_weight * target
-        return ((heatmaps - target).square() * weight).mean()
 
 
 def train_heatmap_model(model: HeatmapModel, train_data, val_data, *, sigma: float = 2.0,
