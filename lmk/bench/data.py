@@ -11,8 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
-import torch
+from . import single_thread
 
 
 def _per_second(fn, count: int) -> float:
@@ -28,10 +27,7 @@ def run(quick: bool = False) -> dict[str, float]:
     from lmk.data.synth import SynthFaces
     from lmk.layouts import LAYOUT_68
 
-    threads_torch, threads_cv = torch.get_num_threads(), cv2.getNumThreads()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-    try:
+    with single_thread():
         n = 50 if quick else 200
         faces = SynthFaces(n, size=256, seed=0)
         source = [faces[i] for i in range(n)]
@@ -56,9 +52,6 @@ def run(quick: bool = False) -> dict[str, float]:
             write_pts(path, source[0]["landmarks"])
             out["pts_reads_per_s"] = _per_second(lambda i: read_pts(path, num_points=68), count)
         return out
-    finally:
-        torch.set_num_threads(threads_torch)
-        cv2.setNumThreads(threads_cv)
 
 
 def describe() -> dict[str, str]:

@@ -19,6 +19,7 @@ import time
 import numpy as np
 import torch
 
+from . import single_thread
 from ..codecs import METHODS, decode_heatmaps, decode_marginals, gaussian_heatmaps, \
     gaussian_marginals
 
@@ -100,9 +101,7 @@ def run(quick: bool = False) -> dict[str, float]:
     hm, hx, hy, _ = make_workload()
     maps = hm.shape[0] * hm.shape[1]
     results: dict[str, float] = {}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with single_thread():
         for method in METHODS:
             t = _best_time(lambda: decode_heatmaps(hm, method, blur_sigma=SIGMA), repeats)
             results[f"decode_2d_{method}_maps_per_s"] = maps / t
@@ -113,8 +112,6 @@ def run(quick: bool = False) -> dict[str, float]:
         hm_np = hm.numpy()
         t_vec = _best_time(lambda: decode_heatmaps(hm_np, "dark", blur_sigma=SIGMA), repeats)
         t_loop = _best_time(lambda: dark_reference_loop(hm_np, SIGMA), 1 if quick else 3)
-    finally:
-        torch.set_num_threads(threads)
     results["decode_dark_loop_maps_per_s"] = maps / t_loop
     results["decode_dark_speedup_vs_loop"] = t_loop / t_vec
     return results

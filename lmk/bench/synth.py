@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import time
 
-import cv2
-import torch
+from . import single_thread
 
 
 def _per_second(dataset, count: int, clock=time.process_time) -> float:
@@ -26,10 +25,7 @@ def run(quick: bool = False) -> dict[str, float]:
     from lmk.data.synth import SynthFaces, SynthNegatives, boundary_gradient_ratio
     from lmk.data.synth_video import synth_video
 
-    threads_torch, threads_cv = torch.get_num_threads(), cv2.getNumThreads()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-    try:
+    with single_thread():
         count = 200 if quick else 2000
         out = {
             "synth_faces_per_s_128px": _per_second(SynthFaces(10 ** 6, 128), count),
@@ -45,9 +41,6 @@ def run(quick: bool = False) -> dict[str, float]:
         start = time.process_time()
         synth_video(0, frames, 128)
         out["synth_video_frames_per_s_128px"] = frames / (time.process_time() - start)
-    finally:
-        torch.set_num_threads(threads_torch)
-        cv2.setNumThreads(threads_cv)
     n = 100 if quick else 500
     out["synth_boundary_gradient_ratio"] = boundary_gradient_ratio(SynthFaces(n, 128), n=n)
     out["synth_boundary_gradient_ratio_hard"] = boundary_gradient_ratio(
