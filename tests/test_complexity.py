@@ -109,6 +109,39 @@ def test_fold_batchnorm_and_optimized_copy_match_eager():
         fold_batchnorm(copy.deepcopy(model).train())
 
 
+def test_onnxruntime_path_matches_eager_and_checks_its_input():
+    torch.manual_seed(0)
+    model = _randomize_bn(HeatmapModel(0.25, "SD", 16, 4)).eval()
+    x = torch.randn(2, 3, 64, 64)
+    fast = optimize_for_inference(model, backend="onnxruntime", input_size=(2, 3, 64, 64), threads=1)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), model(x), rtol=1e-4, atol=1e-4)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())     # original untouched
+    with pytest.raises(ValueError, match=r"exported for inputs of shape \(2, 3, 64, 64\)"):
+        fast(torch.randn(1, 3, 64, 64))
+    with pytest.raises(ValueError, match="input_size"):
+        optimize_for_inference(model, backend="onnxruntime")
+    with pytest.raises(ValueError, match="backend"):
+        optimize_for_inference(model, backend="tvm")
+
+
+class _TwoOutputs(nn.Module):
+    def forward(self, x):
+        return x.sum(-1), x.amax(-2)
+
+
+def test_onnxruntime_returns_a_tuple_for_several_outputs(tmp_path):
+    from lmk.complexity import OnnxRuntimeModel, export_onnx
+
+    path = tmp_path / "two.onnx"
+    data = export_onnx(_TwoOutputs(), (1, 2, 3, 4), path=path)
+    assert path.read_bytes() == data
+    x = torch.randn(1, 2, 3, 4)
+    rows, cols = OnnxRuntimeModel(data, (1, 2, 3, 4), threads=1)(x)
+    torch.testing.assert_close(rows, x.sum(-1))
+    torch.testing.assert_close(cols, x.amax(-2))
+
+
 def test_latency_returns_milliseconds():
     out = latency(nn.Conv2d(3, 4, 3), (1, 3, 16, 16), warmup=1, repeats=3)
     assert set(out) == {"median_ms", "min_ms", "mean_ms"} and out["min_ms"] > 0
