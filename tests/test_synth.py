@@ -181,16 +181,17 @@ def test_offset_edges_moves_each_edge_by_its_distance():
     rng = np.random.default_rng(1)
     ang = 2 * np.pi * np.arange(7) / 7 + rng.uniform(-0.1, 0.1, 7)   # turns of ~50 degrees
     z = list((30 + rng.uniform(8, 12, 7) * np.exp(1j * ang)).tolist())
+    pts = [(v.real, v.imag) for v in z]
     for d in (rng.uniform(-0.5, 1.0, 7).tolist(), [0.68] * 7):
-        out = offset_edges(z, d)
+        out = [complex(x, y) for x, y in offset_edges(pts, d)]
         for k in range(7):
             a, b = z[k], z[(k + 1) % 7]
             normal = 1j * (b - a) / abs(b - a)               # inward: the polygon is CCW
             for p in (out[k], out[(k + 1) % 7]):             # both ends lie on the moved line
                 assert ((p - a) * normal.conjugate()).real == pytest.approx(d[k], abs=1e-9)
-    straight = [0j, 10 + 0.01j, 20 + 0j, 10 + 10j]            # nearly collinear at vertex 1
+    straight = [(0.0, 0.0), (10.0, 0.01), (20.0, 0.0), (10.0, 10.0)]  # nearly collinear at 1
     out = offset_edges(straight, [0.5] * 4)
-    assert out[1].imag == pytest.approx(0.01 + 0.5, abs=1e-3)
+    assert out[1][1] == pytest.approx(0.01 + 0.5, abs=1e-3)
 
 
 def _check_fill(poly, size=60):

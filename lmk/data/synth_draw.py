@@ -5,18 +5,23 @@ a landmark by a fraction of a pixel changes the image. Two OpenCV facts shape th
 
 * ``cv2.fillConvexPoly`` anti-aliases accurately (an edge moves with its vertices to a few
   hundredths of a pixel), whereas ``cv2.fillPoly`` rounds edges to whole pixel rows (errors up
-  to 0.5 px in y). Exact shapes therefore go through ``fillConvexPoly``: directly when they are
-  y-monotone (every row crosses them at most twice), else as a fan of triangles.
+  to 0.5 px in y). Despite its name, ``fillConvexPoly`` fills any *y-monotone* polygon (every
+  row crosses it at most twice, convex or not): it walks down the outline's left and right
+  chains from the top vertex. Exact shapes therefore go through it: in one call when
+  y-monotone (the face, eyes, nose, most lips), else cut into y-monotone pieces.
 * Both grow a filled shape by about 0.68 px (an anti-aliased outline is painted around it).
-  Exact shapes are first inset by that much (:func:`offset_edges`), which puts the visible
+  Exact shapes are first inset by that much (:func:`inset_outline`), which puts the visible
   edge (50 % coverage) on the polygon, i.e. on the landmarks.
 
 Points are ``(x, y)`` pixel coordinates with pixel centres at integers (OpenCV agrees). Inside,
-points are handled as Python complex numbers ``x + iy`` (an edge's left normal is ``1j * edge``):
-the polygons are small, and plain Python beats numpy's per-call overhead on them.
+polygons are Python lists of ``(x, y)`` floats (complex numbers ``x + iy`` in the rare cutting
+path, where an edge's left normal is ``1j * edge``): the polygons are small, and plain Python
+beats numpy's per-call overhead on them.
 """
 
 from __future__ import annotations
+
+import math
 
 import cv2
 import numpy as np
@@ -35,37 +40,105 @@ def fill(img, poly, color, grow: float = 0.0) -> None:
         poly: ``(K, 2)`` points of a simple polygon, star-shaped about its centroid.
         color: a scalar or a tuple of floats.
 
-    A convex polygon takes one OpenCV call on its inset outline. Another is cut along spokes
-    from its centroid to its reflex vertices (and to edge midpoints, where a piece would still
-    not be convex) into convex pieces. Spokes are not inset, so neighbouring pieces overlap and
-    leave no seam; at a reflex vertex the overlap stays inside the shape, and a cut at an edge
-    midpoint lies on a straight edge, so the outline is exact everywhere.
+    The outline is inset by OpenCV's growth (:func:`inset_outline`); a y-monotone inset outline
+    takes one OpenCV call. Another is cut along spokes from the centroid into y-monotone pieces
+    (:func:`_fill_in_pieces`).
     """
-    zl = [complex(x, y) for x, y in np.asarray(poly, float).tolist()]
-    n = len(zl)
-    d = AA_GROWTH - grow
-    edges = [zl[k + 1 - n] - zl[k] for k in range(n)]
-    area2 = sum(a.real * b.imag - a.imag * b.real for a, b in zip(zl, zl[1:] + zl[:1]))
-    sign = 1.0 if area2 > 0 else -1.0
-    nl = [sign * 1j * e / (abs(e) or 1e-9) for e in edges]              # inward unit normals
-    # Reflex vertices; a turn of under 2 degrees the wrong way is treated as straight (OpenCV
-    # fills it cleanly, and near-collinear runs such as a nose bridge stay one piece).
-    reflex = [k for k in range(n) if sign * (edges[k - 1].real * edges[k].imag -
-                                             edges[k - 1].imag * edges[k].real)
-              < -0.035 * abs(edges[k - 1]) * abs(edges[k])]
-    mitres = [(nl[k - 1] + nl[k]) / max(1.0 + nl[k - 1].real * nl[k].real +
-                                        nl[k - 1].imag * nl[k].imag, 0.25) for k in range(n)]
-    for _ in range(4):              # a shape thinner than the inset would turn inside out:
-        rl = [v + d * m for v, m in zip(zl, mitres)]                     # inset outline
-        inset_area2 = sum(a.real * b.imag - a.imag * b.real for a, b in zip(rl, rl[1:] + rl[:1]))
-        if inset_area2 * sign > 0.05 * abs(area2):
-            break
-        d *= 0.5                    # then inset less (it is drawn up to 0.7 px too wide)
+    pts = np.asarray(poly, float).tolist()
+    inset, d = inset_outline(pts, AA_GROWTH - grow)
+    if _y_monotone([y for _, y in inset]):
+        cv2.fillConvexPoly(img, _cfixed(inset), color, _AA, SHIFT)
     else:
-        d, rl = 0.0, zl
-    if not reflex:
-        cv2.fillConvexPoly(img, _cfixed(rl), color, _AA, SHIFT)
-        return
+        _fill_in_pieces(img, pts, inset, d, color)
+
+
+def _unit_normals(pts: list) -> tuple[list, float]:
+    """Left unit normals ``(-e_y, e_x) / |e|`` of the edges ``k -> k + 1`` of a closed polygon,
+    and twice its signed area (> 0: the left normals point inward)."""
+    normals, area2 = [], 0.0
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:] + pts[:1]):
+        area2 += x0 * y1 - y0 * x1
+        length = math.hypot(x1 - x0, y1 - y0) or 1e-9
+        normals.append(((y0 - y1) / length, (x1 - x0) / length))
+    return normals, area2
+
+
+def _area2(pts: list) -> float:
+    """Twice the signed area of a closed polygon (shoelace formula)."""
+    return sum(x0 * y1 - y0 * x1 for (x0, y0), (x1, y1) in zip(pts, pts[1:] + pts[:1]))
+
+
+def inset_outline(pts: list, d: float) -> tuple[list, float]:
+    """Move every edge of a closed polygon inward by ``d`` px, with mitred corners.
+
+    Vertex ``k`` moves along the sum of its two edges' inward unit normals ``n1 + n2``::
+
+        v' = v + d (n1 + n2) / (1 + n1 . n2)
+
+    which puts it on both moved edges (``|n1 + n2| / (1 + n1 . n2) = 1 / cos(turn / 2)``); the
+    denominator is floored at 0.25, so a very sharp corner moves at most about ``2.8 d``.
+
+    Args:
+        pts: ``K`` vertices ``(x, y)`` (a list), in either orientation.
+        d: the inset in px.
+    Returns:
+        ``(inset, d)``: the ``K`` moved vertices and the inset used. A shape thinner than
+        ``2 d`` would turn inside out, so while the inset outline keeps under 5 % of the area,
+        ``d`` is halved (the shape is then drawn up to 0.7 px too wide); after four halvings
+        the outline is returned as it is, with ``d = 0``.
+    """
+    normals, area2 = _unit_normals(pts)
+    inward = 1.0 if area2 > 0 else -1.0
+    mitres = []
+    for (ax, ay), (bx, by) in zip(normals[-1:] + normals[:-1], normals):
+        f = inward / max(1.0 + ax * bx + ay * by, 0.25)
+        mitres.append(((ax + bx) * f, (ay + by) * f))
+    for _ in range(4):
+        inset = [(x + d * u, y + d * v) for (x, y), (u, v) in zip(pts, mitres)]
+        if _area2(inset) * inward > 0.05 * abs(area2):
+            return inset, d
+        d *= 0.5
+    return pts, 0.0
+
+
+def _y_monotone(ys: list) -> bool:
+    """True if every horizontal line crosses the closed polygon with these vertex ``y`` at most
+    twice: going round it, y turns from rising to falling, and back, once each."""
+    rising = [y1 > y0 for y0, y1 in zip(ys, ys[1:] + ys[:1]) if y1 != y0]
+    return sum(a != b for a, b in zip(rising, rising[1:] + rising[:1])) <= 2
+
+
+def _cfixed(pts) -> np.ndarray:
+    """Points ``(x, y)`` (a list) or complex points to OpenCV's fixed point ``(K, 2)`` int32
+    (round half to even, as ``np.rint``)."""
+    if pts and isinstance(pts[0], complex):
+        return np.array([(round(v.real * _ONE), round(v.imag * _ONE)) for v in pts], np.int32)
+    return np.array([(round(x * _ONE), round(y * _ONE)) for x, y in pts], np.int32)
+
+
+class _NotStarShaped(Exception):
+    pass
+
+
+def _fill_in_pieces(img, pts: list, inset: list, d: float, color) -> None:
+    """Fill a polygon that is not y-monotone as y-monotone pieces (see :func:`fill`).
+
+    The pieces are cut along spokes from the centroid ``c``: through the *cusps* (reflex vertices
+    where y turns back, which are what makes a polygon non-monotone) and through edge
+    midpoints where a piece would still not be y-monotone or would span half a turn. Spokes are
+    not inset, so neighbouring pieces overlap and leave no seam; at a cusp the overlap stays
+    inside the shape, and a cut at an edge midpoint lies on a straight edge, so the outline is
+    exact everywhere. A spoke end lies where the spoke meets its edge's inset line.
+    """
+    zl = [complex(x, y) for x, y in pts]
+    rl = [complex(x, y) for x, y in inset]
+    n = len(zl)
+    edges = [zl[k + 1 - n] - zl[k] for k in range(n)]
+    sign = 1.0 if _area2(pts) > 0 else -1.0
+    nl = [sign * 1j * e / (abs(e) or 1e-9) for e in edges]              # inward unit normals
+    cusps = [k for k in range(n)
+             if sign * (edges[k - 1].real * edges[k].imag - edges[k - 1].imag * edges[k].real) < 0
+             and edges[k - 1].imag * edges[k].imag <= 0]
     c = sum(zl) / n
 
     def on_spoke(q, k):             # where the spoke from c through q meets edge k's inset line
@@ -78,7 +151,9 @@ def fill(img, poly, color, grow: float = 0.0) -> None:
         return c + t * w
 
     try:
-        pieces = _cut_at_spokes(zl, rl, reflex, c, on_spoke, sign)
+        if not cusps:
+            raise _NotStarShaped    # only by rounding (a nearly flat turn): no spoke to cut on
+        pieces = _cut_at_spokes(zl, rl, cusps, c, on_spoke, sign)
     except _NotStarShaped:          # rare (degenerate, strongly foreshortened shapes)
         cv2.fillPoly(img, [_cfixed(rl)], color, _AA, SHIFT)
         return
@@ -86,26 +161,17 @@ def fill(img, poly, color, grow: float = 0.0) -> None:
         cv2.fillConvexPoly(img, _cfixed(piece), color, _AA, SHIFT)
 
 
-def _cfixed(z) -> np.ndarray:
-    """Complex points (a list) to OpenCV's fixed point ``(K, 2)`` int32 (round half to even,
-    as ``np.rint``)."""
-    return np.array([(round(v.real * _ONE), round(v.imag * _ONE)) for v in z], np.int32)
-
-
-class _NotStarShaped(Exception):
-    pass
-
-
-def _cut_at_spokes(zl, rl, reflex, c, on_spoke, orientation) -> list:
-    """Convex pieces ``[c, ...]`` of a star-shaped polygon cut at ``reflex`` (see :func:`fill`)."""
+def _cut_at_spokes(zl, rl, cusps, c, on_spoke, orientation) -> list:
+    """y-monotone pieces ``[c, ...]`` of a star-shaped polygon cut at ``cusps`` (see
+    :func:`_fill_in_pieces`)."""
     n = len(zl)
     pieces = []
-    # Cuts are (vertex index, None) at reflex vertices or (edge index, midpoint) on edges.
-    cuts = [(r, None) for r in reflex]
+    # Cuts are (vertex index, None) at cusps or (edge index, midpoint) on edges.
+    cuts = [(r, None) for r in cusps]
     # Also cut runs over half the outline at edge midpoints up front (they would most likely
     # span half a turn and be cut again anyway).
     longest = max(3, n // 2)
-    marks = sorted(reflex)
+    marks = sorted(cusps)
     extra = []
     for r0, r1 in zip(marks, marks[1:] + [marks[0] + n]):
         steps = (r1 - r0 - 1) // longest
@@ -125,15 +191,15 @@ def _cut_at_spokes(zl, rl, reflex, c, on_spoke, orientation) -> list:
                if not (j == 0 and ma is not None) and not (j == count and mb is not None)]
         u, v = piece[1] - c, piece[-1] - c          # a piece must span less than a half-turn
         wide = (a, ma) == (b, mb) or (u.real * v.imag - u.imag * v.real) * orientation <= 0
-        if run and (wide or (len(piece) > 3 and not _convex(piece))):
-            k = run[len(run) // 2]                     # cut again at a middle edge's midpoint
-            cut = (k, 0.5 * (zl[k] + zl[(k + 1) % n]))
-            todo += [((a, ma), cut), (cut, (b, mb))]
-            continue
         # Slide the spokes' outer ends along the outline, so that neighbours overlap there.
         e0, e1 = zl[(first + 1) % n] - zl[first], zl[(last + 1) % n] - zl[last]
         piece[1] -= _SPOKE_OVERLAP * e0 / (abs(e0) or 1.0)
         piece[-1] += _SPOKE_OVERLAP * e1 / (abs(e1) or 1.0)
+        if run and (wide or not _y_monotone([z.imag for z in piece])):
+            k = run[len(run) // 2]                     # cut again at a middle edge's midpoint
+            cut = (k, 0.5 * (zl[k] + zl[(k + 1) % n]))
+            todo += [((a, ma), cut), (cut, (b, mb))]
+            continue
         pieces.append(piece)
     return pieces
 
@@ -141,76 +207,63 @@ def _cut_at_spokes(zl, rl, reflex, c, on_spoke, orientation) -> list:
 _SPOKE_OVERLAP = 0.5        # px each piece reaches across a spoke, along the outline
 
 
-def _convex(z) -> bool:
-    """True if the closed polygon (complex vertices, a list) turns the same way at every
-    vertex (enough for the pieces here, which never wind around twice: see the span check)."""
-    left = right = False
-    for k in range(len(z)):
-        a, b = z[k - 1] - z[k - 2], z[k] - z[k - 1]
-        cross = a.real * b.imag - a.imag * b.real
-        left |= cross > 1e-9
-        right |= cross < -1e-9
-    return not (left and right)
-
-
 def fill_band(img, top, bottom, color) -> None:
     """Fill the band between two polylines ``(K, 2)`` (a brow) so that its top edge is exact.
 
-    The band is cut into three convex pieces at the midpoints of the top's second and last-but-
-    one segments (so no cut passes through a top vertex, a landmark); the lower edge is a
-    polyline through ``bottom``'s ends and the cut points (it carries no label). Convexity
-    needs the top to bend like an arch, as a brow's does; a piece that is not convex is drawn
+    The band is cut into three pieces at the midpoints of the top's second and last-but-one
+    segments (so no cut passes through a top vertex, a landmark); the lower edge is a polyline
+    through ``bottom``'s ends and the cut points (it carries no label). The pieces are
+    y-monotone when the top bends like an arch, as a brow's does; a piece that is not is drawn
     by :func:`fill`. Cuts are not inset, so the pieces overlap and leave no seam.
     """
-    t = [complex(x, y) for x, y in np.asarray(top, float).tolist()]
-    b = [complex(x, y) for x, y in np.asarray(bottom, float).tolist()]
+    t = np.asarray(top, float).tolist()
+    b = np.asarray(bottom, float).tolist()
     k = len(t)
     i, j = 1, k - 2                                   # cut in segments (i, i+1) and (j-1, j)
-    ct, cb = 0.5 * (t[i] + t[i + 1]), 0.5 * (b[i] + b[i + 1])
-    dt, db = 0.5 * (t[j - 1] + t[j]), 0.5 * (b[j - 1] + b[j])
+    ct, cb = _midpoint(t[i], t[i + 1]), _midpoint(b[i], b[i + 1])
+    dt, db = _midpoint(t[j - 1], t[j]), _midpoint(b[j - 1], b[j])
     g = AA_GROWTH
     pieces = [(t[:i + 1] + [ct, cb, b[0]], [g] * (i + 1) + [0.0, g, g]),
               ([ct] + t[i + 1:j] + [dt, db, cb], [g] * (j - i) + [0.0, g, 0.0]),
               ([dt] + t[j:] + [b[-1], db], [g] * (k - j) + [g, g, 0.0])]
     for piece, d in pieces:
-        if _convex(piece):
-            out = offset_edges(piece, d)
+        out = offset_edges(piece, d)
+        if _y_monotone([y for _, y in out]):
             cv2.fillConvexPoly(img, _cfixed(out), color, _AA, SHIFT)
         else:
-            fill(img, np.array([(v.real, v.imag) for v in piece]), color)
+            fill(img, piece, color)
 
 
-def offset_edges(z: list, d: list) -> list:
+def _midpoint(p, q) -> list:
+    return [0.5 * (p[0] + q[0]), 0.5 * (p[1] + q[1])]
+
+
+def offset_edges(pts: list, d: list) -> list:
     """Move every edge of a closed polygon inward by its own distance; return the new vertices.
 
     Args:
-        z: ``K`` complex vertices ``x + iy``; edge ``k`` joins vertex ``k`` to ``k + 1``.
+        pts: ``K`` vertices ``(x, y)``; edge ``k`` joins vertex ``k`` to ``k + 1``.
         d: ``K`` distances in px (0 leaves an edge's line in place; negative moves it out).
     Returns:
-        ``K`` complex vertices: each at the intersection of its two moved edges, or, where the
-        edges turn by less than about 17 degrees, on their mitre at the mean distance (exact
-        when both distances are equal). (Plain Python: for a handful of vertices it
-        is several times faster than numpy's per-call overhead.)
+        ``K`` vertices ``(x, y)``: each at the intersection of its two moved edges, or, where
+        the edges turn by less than about 17 degrees, on their mitre at the mean distance
+        (exact when both distances are equal). With inward unit normals ``n1, n2`` of the
+        edges before and after a vertex ``v`` and ``sin = n1 x n2``, the intersection is
+        ``v + (d2 * perp(n1) - d1 * perp(n2)) / sin``, ``perp(x, y) = (-y, x)``.
     """
-    n = len(z)
-    area2 = 0.0
-    normals = []
-    for k in range(n):
-        a, b = z[k], z[k + 1 - n]
-        area2 += a.real * b.imag - a.imag * b.real
-        e = b - a
-        normals.append(1j * e / (abs(e) or 1e-9))
-    sign = 1.0 if area2 > 0 else -1.0
+    normals, area2 = _unit_normals(pts)
+    if area2 < 0:
+        normals = [(-nx, -ny) for nx, ny in normals]                    # inward
     out = []
-    for k in range(n):
-        n1, n2 = normals[k - 1] * sign, normals[k] * sign
-        d1, d2 = d[k - 1], d[k]
-        sin = n1.real * n2.imag - n1.imag * n2.real
+    for (x, y), (ax, ay), (bx, by), d1, d2 in zip(pts, normals[-1:] + normals[:-1], normals,
+                                                  d[-1:] + d[:-1], d):
+        sin = ax * by - ay * bx
         if abs(sin) > 0.3:                            # the moved edges' intersection ...
-            out.append(z[k] + 1j * (d2 * n1 - d1 * n2) / sin)
+            px, py = d2 * ax - d1 * bx, d2 * ay - d1 * by
+            out.append((x - py / sin, y + px / sin))
         else:                                         # ... or a mitre when nearly collinear
-            cos = n1.real * n2.real + n1.imag * n2.imag
-            out.append(z[k] + (n1 + n2) * (0.5 * (d1 + d2) / max(1.0 + cos, 0.25)))
+            f = 0.5 * (d1 + d2) / max(1.0 + ax * bx + ay * by, 0.25)
+            out.append((x + (ax + bx) * f, y + (ay + by) * f))
     return out
 
 
