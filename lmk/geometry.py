@@ -105,9 +105,12 @@ def compose_affine(a, b):
 def similarity_transform(src, dst, weights=None):
     """Least-squares similarity (rotation, uniform scale, translation) mapping ``src`` to ``dst``.
 
-    Umeyama (1991): centre both point sets, take the SVD of their covariance
-    ``Sigma = dst_c^T src_c / n = U D V^T``; rotation ``R = U S V^T`` with ``S = diag(1, det)``
-    guarding against reflections, scale ``c = tr(D S) / var(src)``, ``t = mu_dst - c R mu_src``.
+    The 2D case of Umeyama (1991) in closed form. A similarity without reflection has the linear
+    part ``[[a, -b], [b, a]]`` (scale ``sqrt(a^2 + b^2)``, angle ``atan2(b, a)``), and the fit is
+    linear in ``(a, b)``: with both point sets centred on their (weighted) means,
+    ``a = sum w (s . d) / sum w |s|^2`` and ``b = sum w (s x d) / sum w |s|^2``
+    (``s x d = s_x d_y - s_y d_x``), then ``t = mu_dst - A mu_src``. This is the rotation and
+    scale that Umeyama's SVD gives (with its guard against reflections), without the SVD.
 
     Args:
         src, dst: ``(..., N, 2)`` corresponding points, N >= 2.
@@ -134,18 +137,13 @@ def similarity_transform(src, dst, weights=None):
     w = w / w.sum(-1, keepdim=True)
     mu_s = (w[..., None] * s).sum(-2)
     mu_d = (w[..., None] * d).sum(-2)
-    sc, dc = s - mu_s[..., None, :], d - mu_d[..., None, :]
-    var_s = (w * (sc ** 2).sum(-1)).sum(-1)
+    (sx, sy), (dx, dy) = (s - mu_s[..., None, :]).unbind(-1), (d - mu_d[..., None, :]).unbind(-1)
+    var_s = (w * (sx * sx + sy * sy)).sum(-1)
     if torch.any(var_s < 1e-12):
         raise ValueError("src points are all identical: a similarity transform is undefined")
-    cov = (dc * w[..., None]).transpose(-1, -2) @ sc
-    u, sv, vt = torch.linalg.svd(cov)
-    sign = torch.sign(torch.linalg.det(u @ vt))
-    sign = torch.where(sign == 0, torch.ones_like(sign), sign)
-    diag = torch.stack([torch.ones_like(sign), sign], dim=-1)
-    rot = u @ torch.diag_embed(diag) @ vt
-    scale = (sv * diag).sum(-1) / var_s
-    lin = scale[..., None, None] * rot
+    a = (w * (sx * dx + sy * dy)).sum(-1) / var_s
+    b = (w * (sx * dy - sy * dx)).sum(-1) / var_s
+    lin = torch.stack([torch.stack([a, -b], -1), torch.stack([b, a], -1)], -2)
     t = mu_d - (lin @ mu_s[..., None])[..., 0]
     return from_torch(torch.cat([lin, t[..., None]], dim=-1), was_numpy)
 

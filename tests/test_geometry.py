@@ -74,6 +74,30 @@ def test_similarity_is_least_squares_against_brute_force():
             assert cost >= best - 1e-9
 
 
+def _umeyama_svd(src, dst, w):
+    """Umeyama (1991) with the SVD, weighted: the reference for the closed form."""
+    w = w / w.sum()
+    mu_s, mu_d = w @ src, w @ dst
+    sc, dc = src - mu_s, dst - mu_d
+    u, sv, vt = np.linalg.svd((dc * w[:, None]).T @ sc)
+    signs = np.array([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
+    lin = (sv * signs).sum() / (w @ (sc ** 2).sum(1)) * (u @ np.diag(signs) @ vt)
+    return np.hstack([lin, (mu_d - lin @ mu_s)[:, None]])
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+def test_similarity_closed_form_equals_umeyama_svd(mirror):
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        src = rng.uniform(0, 50, (7, 2))
+        dst = apply_affine(src, _random_similarity(rng)) + rng.normal(0, 2.0, (7, 2))
+        if mirror:                      # the unconstrained best fit would be a reflection
+            dst[:, 0] *= -1
+        w = rng.uniform(0.1, 2.0, 7)
+        np.testing.assert_allclose(similarity_transform(src, dst, w), _umeyama_svd(src, dst, w),
+                                   atol=1e-9)
+
+
 def test_similarity_matches_opencv_estimate():
     rng = np.random.default_rng(2)
     src = rng.uniform(0, 100, (5, 2))

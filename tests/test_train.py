@@ -110,6 +110,16 @@ def test_same_seed_same_losses_other_seed_differs(data):
     assert c.step_loss != a.step_loss
 
 
+def test_channels_last_trains_the_same_run(data):
+    train, val = data
+    a = fit(TinyModel(), train, val, epochs=2, **KW)
+    model = TinyModel()
+    b = fit(model, train, val, epochs=2, channels_last=True, **KW)
+    assert model.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_allclose(b.step_loss, a.step_loss, rtol=1e-4)
+    np.testing.assert_allclose(b.val_nme, a.val_nme, rtol=1e-4)
+
+
 def test_workers_give_the_same_run(data):
     train, val = data
     a = fit(TinyModel(), train, val, epochs=1, **KW)
