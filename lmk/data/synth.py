@@ -25,6 +25,7 @@ For throughput, call ``cv2.setNumThreads(1)`` in data-loader workers (see ``pyth
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import cv2
@@ -32,7 +33,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from ..layouts import LAYOUT_68
-from .synth_face import EXPRESSION_NAMES, IDENTITY_NAMES, project, shape_3d
+from .synth_face import EXPRESSION_NAMES, IDENTITY_NAMES, project, rotation_matrix, shape_3d
 from .synth_render import draw_face, sample_appearance
 from .synth_scene import apply_effects, draw_occluders, render_background, sample_effects
 
@@ -85,6 +86,7 @@ DIFFICULTIES = {
 _IDENTITY_RANGES = np.array([(0.88, 1.12), (0.9, 1.1), (0.85, 1.15), (0.8, 1.25), (0.92, 1.08),
                              (0.85, 1.2), (1.0, 1.6), (0.85, 1.15), (0.8, 1.3), (0.85, 1.2),
                              (0.7, 1.4), (-0.06, 0.06), (0.85, 1.15)])
+_IDENTITY_LOW, _IDENTITY_SPAN = _IDENTITY_RANGES[:, 0], np.ptp(_IDENTITY_RANGES, axis=1)
 
 
 def get_difficulty(difficulty) -> Difficulty:
@@ -127,7 +129,7 @@ def _check_seed(seed) -> int:
 
 def sample_identity(rng) -> np.ndarray:
     """``(13,)`` identity parameters, uniform in their ranges (see ``IDENTITY_NAMES``)."""
-    return rng.uniform(_IDENTITY_RANGES[:, 0], _IDENTITY_RANGES[:, 1])
+    return _IDENTITY_LOW + _IDENTITY_SPAN * rng.random(len(_IDENTITY_RANGES))
 
 
 def sample_expression(rng, strength: float = 1.0) -> np.ndarray:
@@ -139,21 +141,23 @@ def sample_expression(rng, strength: float = 1.0) -> np.ndarray:
     return np.array([mouth, 1.5 * u[2] - 0.5, 1.5 * u[3] - 0.5, blink[0], blink[1]]) * strength
 
 
-def place_face(rng, points3d, pose, size, face_scale, shift, distance):
+def place_face(rng, points3d, pose, size, face_scale, shift, distance, rotation=None):
     """Choose ``camera = (s, cx, cy, D)`` so the landmark box has a random size and position
-    and lies inside the image (1 px margin)."""
-    u = rng.random(4)
+    and lies inside the image (1 px margin). ``rotation`` may pass ``rotation_matrix(*pose)``."""
+    u = rng.random(4).tolist()
     dist = distance[0] + (distance[1] - distance[0]) * u[0]
-    unit = project(points3d, pose, (1.0, 0.0, 0.0, dist))
-    lo, hi = unit.min(0), unit.max(0)
-    side = float((hi - lo).max())
+    unit = project(points3d, pose, (1.0, 0.0, 0.0, dist), rotation)    # at s = 1, centre 0
+    lo, hi = unit.min(0).tolist(), unit.max(0).tolist()
+    side = max(hi[0] - lo[0], hi[1] - lo[1])
     s = (face_scale[0] + (face_scale[1] - face_scale[0]) * u[1]) * size / side
     s = min(s, (size - 3.0) / side)
-    centre = (size - 1) / 2 + (2 * u[2:] - 1) * shift * size
-    half = (hi - lo) * s / 2
-    centre = np.clip(centre, 1.0 + half, size - 2.0 - half)
-    offset = centre - (lo + hi) / 2 * s
-    return np.array([s, offset[0], offset[1], dist])
+    camera = [s]
+    for a, b, v in zip(lo, hi, u[2:]):                  # x, then y
+        half = (b - a) * s / 2
+        centre = (size - 1) / 2 + (2 * v - 1) * shift * size
+        centre = min(max(centre, 1.0 + half), size - 2.0 - half)
+        camera.append(centre - (a + b) / 2 * s)
+    return np.array(camera + [dist])
 
 
 _FIVE_POINT_MEANS = np.zeros((5, 68))
@@ -164,7 +168,7 @@ for _row, _group in enumerate(LAYOUT_68.five_point_groups):
 def noisy_five_points(rng, landmarks) -> np.ndarray:
     """A noisy 5-point "detector" output: true 5 points + a common and a per-point error."""
     five = _FIVE_POINT_MEANS @ landmarks
-    iod = float(np.hypot(*(landmarks[45] - landmarks[36])))
+    iod = math.dist(landmarks[45].tolist(), landmarks[36].tolist())
     noise = rng.standard_normal(12) * iod
     return five + 0.04 * noise[:2] + 0.03 * noise[2:].reshape(5, 2)
 
@@ -189,11 +193,12 @@ def render_face_item(rng, size: int, cfg: Difficulty, face_scale=None, shift=Non
     expression = _f32(sample_expression(rng, cfg.expression))
     pose = _f32(rng.uniform(-1, 1, 3) * np.array([cfg.yaw, cfg.pitch, cfg.roll]))
     points3d, outline3d = shape_3d(identity, expression, pose[0])
+    rotation = rotation_matrix(*pose)
     camera = _f32(place_face(rng, points3d, pose, size, face_scale or cfg.face_scale,
-                             cfg.shift if shift is None else shift, cfg.distance))
+                             cfg.shift if shift is None else shift, cfg.distance, rotation))
     app = sample_appearance(rng)
     img = render_background(rng, size)
-    fp = draw_face(img, points3d, outline3d, pose, camera, app, identity[0])
+    fp = draw_face(img, points3d, outline3d, pose, camera, app, identity[0], rotation)
     landmarks = fp["landmarks"]
     occluded = np.zeros(68, bool)
     if rng.random() < cfg.occluder_prob:

@@ -32,6 +32,8 @@ rigidly (the silhouette is not recomputed for them, nor for perspective).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 # Frontal 2D template (x, y) of the 68 iBUG points, zero-based, left/right symmetric; derived
@@ -202,9 +204,9 @@ def shape_3d(identity, expression, yaw_deg: float) -> tuple[np.ndarray, np.ndarr
 
 def rotation_matrix(yaw: float, pitch: float, roll: float) -> np.ndarray:
     """``(3, 3)`` head-to-camera rotation ``R_roll @ R_pitch @ R_yaw`` (degrees, see module doc)."""
-    cy, sy = np.cos(np.deg2rad(yaw)), np.sin(np.deg2rad(yaw))
-    cp, sp = np.cos(np.deg2rad(pitch)), np.sin(np.deg2rad(pitch))
-    cr, sr = np.cos(np.deg2rad(roll)), np.sin(np.deg2rad(roll))
+    cy, sy = math.cos(math.radians(yaw)), math.sin(math.radians(yaw))
+    cp, sp = math.cos(math.radians(pitch)), math.sin(math.radians(pitch))
+    cr, sr = math.cos(math.radians(roll)), math.sin(math.radians(roll))
     r_yaw = np.array([[cy, 0, -sy], [0, 1, 0], [sy, 0, cy]])
     r_pitch = np.array([[1, 0, 0], [0, cp, sp], [0, -sp, cp]])
     r_roll = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
@@ -219,10 +221,9 @@ def project(points, pose, camera, rotation=None) -> np.ndarray:
     rot = rotation_matrix(*pose) if rotation is None else rotation
     p = np.asarray(points, float) @ rot.T
     depth = p[..., 2] + dist
-    if np.any(depth <= 0):
+    if depth.min() <= 0:
         raise ValueError(f"camera distance D={dist} puts points behind the camera")
-    scale = s * dist / depth
-    return np.stack([cx + scale * p[..., 0], cy + scale * p[..., 1]], axis=-1)
+    return p[..., :2] * (s * dist / depth)[..., None] + (cx, cy)
 
 
 def landmarks_2d(identity, expression, pose, camera) -> np.ndarray:
