@@ -17,6 +17,9 @@ All functions accept numpy arrays or torch tensors and return the kind they were
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 
 from ._backend import from_torch, to_torch
@@ -60,8 +63,16 @@ def resize_points(points, src_size, dst_size):
     return rescale_points(points, (dw / sw, dh / sh))
 
 
+def _plain_numpy(*arrays) -> bool:
+    """True if every argument is a float64 numpy array (no conversion needed for a fast path)."""
+    return all(isinstance(x, np.ndarray) and x.dtype == np.float64 for x in arrays)
+
+
 def apply_affine(points, matrix):
     """Apply ``(..., 2, 3)`` affine matrices to ``(..., N, 2)`` points (broadcast over ``...``)."""
+    if _plain_numpy(points, matrix) and np.ndim(points) == 2 and np.shape(matrix) == (2, 3):
+        _check_points(points)                       # the common case of one image, in numpy
+        return points @ matrix[:, :2].T + matrix[:, 2]
     p, was_numpy = to_torch(points)
     m, _ = to_torch(matrix)
     p = _float(p)
@@ -95,6 +106,8 @@ def invert_affine(matrix):
 
 def compose_affine(a, b):
     """The transform "``a`` after ``b``": ``apply(compose(a, b), p) == apply(a, apply(b, p))``."""
+    if _plain_numpy(a, b) and np.shape(a) == (2, 3) and np.shape(b) == (2, 3):
+        return np.hstack([a[:, :2] @ b[:, :2], (a[:, :2] @ b[:, 2] + a[:, 2])[:, None]])
     ta, was_numpy = to_torch(a)
     tb, _ = to_torch(b)
     ta = _float(ta)
@@ -168,10 +181,8 @@ def rotation_matrix(angle_deg, center=(0.0, 0.0), scale=1.0):
     """``(2, 3)`` similarity rotating by ``angle_deg`` (counter-clockwise on screen, y down)
     and scaling by ``scale`` about ``center`` ``(x, y)``; same matrix as
     ``cv2.getRotationMatrix2D``."""
-    a = torch.deg2rad(torch.as_tensor(angle_deg, dtype=torch.float64))
-    c, s = torch.cos(a) * scale, torch.sin(a) * scale
+    a = math.radians(float(angle_deg))
+    c, s = math.cos(a) * float(scale), math.sin(a) * float(scale)
     cx, cy = float(center[0]), float(center[1])
-    return torch.stack([
-        torch.stack([c, s, (1 - c) * cx - s * cy]),
-        torch.stack([-s, c, s * cx + (1 - c) * cy]),
-    ]).numpy()
+    return np.array([[c, s, (1 - c) * cx - s * cy],
+                     [-s, c, s * cx + (1 - c) * cy]])

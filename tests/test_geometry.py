@@ -145,3 +145,15 @@ def test_bad_inputs_are_named():
         similarity_transform(np.zeros((3, 2)), np.zeros((4, 2)))
     with pytest.raises(ValueError, match=r"\(\.\.\., 2, 3\)"):
         apply_affine(np.zeros((3, 2)), np.eye(3))
+
+
+def test_numpy_fast_paths_equal_the_torch_paths():
+    rng = np.random.default_rng(7)
+    a, b = _random_similarity(rng), rng.normal(size=(2, 3))
+    points = rng.uniform(0, 50, (9, 2))
+    batched = compose_affine(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+    np.testing.assert_allclose(compose_affine(a, b), batched, atol=1e-12)
+    np.testing.assert_allclose(apply_affine(points, a), apply_affine(torch.from_numpy(points),
+                                                                     torch.from_numpy(a)).numpy(), atol=1e-12)
+    with pytest.raises(ValueError, match=r"\(\.\.\., 2\)"):
+        apply_affine(np.zeros((4, 3)), a)
