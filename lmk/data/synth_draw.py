@@ -47,7 +47,7 @@ def fill(img, poly, color, grow: float = 0.0) -> None:
     pts = np.asarray(poly, float).tolist()
     inset, d = inset_outline(pts, AA_GROWTH - grow)
     if _y_monotone([y for _, y in inset]):
-        cv2.fillConvexPoly(img, _cfixed(inset), color, _AA, SHIFT)
+        cv2.fillConvexPoly(img, _fixed(inset), color, _AA, SHIFT)
     else:
         _fill_in_pieces(img, pts, inset, d, color)
 
@@ -108,12 +108,14 @@ def _y_monotone(ys: list) -> bool:
     return sum(a != b for a, b in zip(rising, rising[1:] + rising[:1])) <= 2
 
 
-def _cfixed(pts) -> np.ndarray:
-    """Points ``(x, y)`` (a list) or complex points to OpenCV's fixed point ``(K, 2)`` int32
-    (round half to even, as ``np.rint``)."""
-    if pts and isinstance(pts[0], complex):
-        return np.array([(round(v.real * _ONE), round(v.imag * _ONE)) for v in pts], np.int32)
-    return np.array([(round(x * _ONE), round(y * _ONE)) for x, y in pts], np.int32)
+def _fixed(points) -> np.ndarray:
+    """Points ``(K, 2)`` (an array, or a list of ``(x, y)`` or of complex ``x + iy``) to
+    OpenCV's fixed point (``SHIFT`` fractional bits) ``(K, 2)`` int32, rounding half to even."""
+    if isinstance(points, np.ndarray):
+        return np.rint(points * _ONE).astype(np.int32)
+    if points and isinstance(points[0], complex):
+        return np.array([(round(v.real * _ONE), round(v.imag * _ONE)) for v in points], np.int32)
+    return np.array([(round(x * _ONE), round(y * _ONE)) for x, y in points], np.int32)
 
 
 class _NotStarShaped(Exception):
@@ -155,10 +157,10 @@ def _fill_in_pieces(img, pts: list, inset: list, d: float, color) -> None:
             raise _NotStarShaped    # only by rounding (a nearly flat turn): no spoke to cut on
         pieces = _cut_at_spokes(zl, rl, cusps, c, on_spoke, sign)
     except _NotStarShaped:          # rare (degenerate, strongly foreshortened shapes)
-        cv2.fillPoly(img, [_cfixed(rl)], color, _AA, SHIFT)
+        cv2.fillPoly(img, [_fixed(rl)], color, _AA, SHIFT)
         return
     for piece in pieces:
-        cv2.fillConvexPoly(img, _cfixed(piece), color, _AA, SHIFT)
+        cv2.fillConvexPoly(img, _fixed(piece), color, _AA, SHIFT)
 
 
 def _cut_at_spokes(zl, rl, cusps, c, on_spoke, orientation) -> list:
@@ -229,7 +231,7 @@ def fill_band(img, top, bottom, color) -> None:
     for piece, d in pieces:
         out = offset_edges(piece, d)
         if _y_monotone([y for _, y in out]):
-            cv2.fillConvexPoly(img, _cfixed(out), color, _AA, SHIFT)
+            cv2.fillConvexPoly(img, _fixed(out), color, _AA, SHIFT)
         else:
             fill(img, piece, color)
 
@@ -267,11 +269,6 @@ def offset_edges(pts: list, d: list) -> list:
     return out
 
 
-def _fixed(points) -> np.ndarray:
-    """``(K, 2)`` points to OpenCV's fixed point (``shift`` fractional bits), int32."""
-    return np.rint(np.asarray(points, float) * _ONE).astype(np.int32)
-
-
 def fill_rough(img, poly, color) -> None:
     """Fill any polygon with ``cv2.fillPoly`` as is: for shapes whose edges carry no label."""
     cv2.fillPoly(img, [_fixed(poly)], color, _AA, SHIFT)
@@ -294,6 +291,17 @@ def ellipse(img, centre, axes, angle: float, color) -> None:
 def disc(img, centre, radius: float, color) -> None:
     """A filled disc whose visible edge is at ``radius`` px."""
     ellipse(img, centre, (radius, radius), 0.0, color)
+
+
+def blend(img, x0: int, y0: int, layer, mask) -> None:
+    """Blend ``layer (h, w, 3)`` into ``img`` at column ``x0``, row ``y0`` through the coverage
+    ``mask (h, w)`` uint8 (255: all layer), in place: ``(layer * mask + img * (255 - mask)) / 255``
+    in uint8 arithmetic (each product rounded, so a result may be 1 grey level off)."""
+    h, w = mask.shape
+    roi = img[y0:y0 + h, x0:x0 + w]
+    alpha = cv2.cvtColor(mask, cv2.COLOR_GRAY2RGB)
+    img[y0:y0 + h, x0:x0 + w] = cv2.add(cv2.multiply(layer, alpha, scale=1 / 255),
+                                        cv2.multiply(roi, cv2.bitwise_not(alpha), scale=1 / 255))
 
 
 def rgb(c) -> tuple:

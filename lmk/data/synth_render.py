@@ -16,7 +16,7 @@ import math
 import cv2
 import numpy as np
 
-from .synth_draw import disc, ellipse, fill, fill_band, fill_rough, line
+from .synth_draw import blend, disc, ellipse, fill, fill_band, fill_rough, line
 from .synth_face import project, rotation_matrix
 
 # ----------------------------------------------------------------------------- appearance
@@ -153,16 +153,6 @@ def _pixel_box(points, margin: int, size: int) -> tuple[int, int, int, int]:
             min(math.ceil(hx) + margin + 1, size), min(math.ceil(hy) + margin + 1, size))
 
 
-def _composite(img, x0: int, y0: int, layer, mask) -> None:
-    """Blend ``layer (h, w, 3)`` into ``img`` at ``(x0, y0)`` through the coverage ``mask (h, w)``
-    uint8 (255: all layer): ``(layer * mask + img * (255 - mask)) / 255``, in uint8."""
-    h, w = mask.shape
-    roi = img[y0:y0 + h, x0:x0 + w]
-    alpha = cv2.cvtColor(mask, cv2.COLOR_GRAY2RGB)
-    img[y0:y0 + h, x0:x0 + w] = cv2.add(cv2.multiply(layer, alpha, scale=1 / 255),
-                                        cv2.multiply(roi, cv2.bitwise_not(alpha), scale=1 / 255))
-
-
 def draw_face(img, points3d, outline3d, pose, camera, app, width: float = 1.0,
               rotation=None) -> dict:
     """Draw one face onto ``img`` (H, W, 3) uint8 in place; return its projected points.
@@ -207,7 +197,7 @@ def draw_face(img, points3d, outline3d, pose, camera, app, width: float = 1.0,
     colours = np.clip(shade[:cells, None] * skin, 0, 255).astype(np.uint8)
     layer = cv2.resize(colours.reshape(_GRID, _GRID, 3), (x1 - x0, y1 - y0),
                        interpolation=cv2.INTER_LINEAR)
-    _composite(img, x0, y0, layer, mask)
+    blend(img, x0, y0, layer, mask)
 
     # Brows: the landmarks are their upper edge.
     fill_band(img, L[17:22], fp["brow_low"][:5], _shaded(app["brow"], 0.6 + 0.4 * s_brow_l))
@@ -235,7 +225,7 @@ def draw_face(img, points3d, outline3d, pose, camera, app, width: float = 1.0,
             r = math.hypot(qx - cx, qy - cy)
             disc(layer, (cx - ex0, cy - ey0), r, _shaded(app["iris"], 0.6 + 0.4 * light))
             disc(layer, (cx - ex0, cy - ey0), 0.45 * r, _PUPIL)
-        _composite(img, ex0, ey0, layer, eye_mask)
+        blend(img, ex0, ey0, layer, eye_mask)
 
     # Nose: the bridge is the edge of the shadow on the side away from the light; the base line
     # joins the nostril points; dark nostrils.

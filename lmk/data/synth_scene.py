@@ -7,12 +7,13 @@ its ``numpy.random.Generator`` and costs no per-pixel random numbers.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import cv2
 import numpy as np
 
-from .synth_draw import ellipse, fill_rough, line, rgb
+from .synth_draw import blend, ellipse, fill_rough, line, rgb
 
 _BANK_SIZE = 320
 
@@ -62,10 +63,9 @@ def _texture_patch(rng, size: int) -> np.ndarray:
     t = bank[int(u[0] * len(bank))]
     crop = max(size // 2, 16) + int(u[1] * (_BANK_SIZE + 1 - max(size // 2, 16)))
     x0, y0 = int(u[2] * (_BANK_SIZE - crop + 1)), int(u[3] * (_BANK_SIZE - crop + 1))
-    patch = t[y0:y0 + crop, x0:x0 + crop]
-    if u[4] < 0.5:
-        patch = patch.T
-    return cv2.resize(patch, (size, size), interpolation=cv2.INTER_LINEAR)
+    patch = cv2.resize(t[y0:y0 + crop, x0:x0 + crop], (size, size),
+                       interpolation=cv2.INTER_LINEAR)
+    return cv2.transpose(patch) if u[4] < 0.5 else patch
 
 
 _RAMP = np.arange(256) / 255.0
@@ -77,7 +77,7 @@ def _colorize(gray: np.ndarray, rng) -> np.ndarray:
     c0, c1 = 255 * u[:3], 255 * u[3:6]
     t = _RAMP ** (0.5 + 1.5 * u[6])
     lut = (c0 + t[:, None] * (c1 - c0)).astype(np.uint8).reshape(256, 1, 3)
-    return cv2.LUT(cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB), lut)
+    return cv2.applyColorMap(gray, lut)          # channel c of the result is lut[gray, c]
 
 
 # ----------------------------------------------------------------------------- background
@@ -94,20 +94,21 @@ def render_background(rng, size: int, num_shapes: tuple[int, int] = (2, 7)) -> n
         kind = int(4 * u[3])
         if kind == 0:
             ellipse(img, (cx, cy), (r, r * (0.3 + 0.7 * u[7])), 180 * u[8], color)
-        elif kind == 1:
+        elif kind == 1:                                 # a polygon, star-shaped about (cx, cy)
             k = 3 + int(4 * u[7])
-            ang = np.sort(rng.uniform(0, 2 * np.pi, k))
-            rad = r * (0.5 + 0.5 * rng.random(k))
-            fill_rough(img, np.stack([cx + rad * np.cos(ang), cy + rad * np.sin(ang)], 1), color)
+            angles = sorted(rng.uniform(0, 2 * math.pi, k).tolist())
+            radii = (r * (0.5 + 0.5 * v) for v in rng.random(k).tolist())
+            fill_rough(img, [(cx + q * math.cos(a), cy + q * math.sin(a))
+                             for a, q in zip(angles, radii)], color)
         elif kind == 2:
-            p = np.array([[cx, cy], [cx + 4 * r * (u[7] - 0.5), cy + 4 * r * (u[8] - 0.5)]])
-            line(img, p, color, 1 + int(u[9] * max(1, size // 24)))
-        else:
-            a = np.pi * u[9]
+            end = (cx + 4 * r * (u[7] - 0.5), cy + 4 * r * (u[8] - 0.5))
+            line(img, [(cx, cy), end], color, 1 + int(u[9] * max(1, size // 24)))
+        else:                                           # a rectangle turned by a
+            a = math.pi * u[9]
             w, h = (0.2 + 0.8 * u[7]) * r, (0.2 + 0.8 * u[8]) * r
-            ca, sa = np.cos(a), np.sin(a)
-            box = np.array([[-w, -h], [w, -h], [w, h], [-w, h]])
-            fill_rough(img, box @ [[ca, sa], [-sa, ca]] + [cx, cy], color)
+            ca, sa = math.cos(a), math.sin(a)
+            fill_rough(img, [(cx + x * ca - y * sa, cy + x * sa + y * ca)
+                             for x, y in ((-w, -h), (w, -h), (w, h), (-w, h))], color)
     return img
 
 
@@ -145,17 +146,21 @@ def draw_occluders(img, rng, landmarks: np.ndarray, count: int) -> np.ndarray:
         else:
             texture = np.empty_like(img)
             texture[:] = rgb(rng.uniform(0, 255, 3))
-        a = layer.astype(np.float32) * (1 / 255)
-        img[:] = cv2.blendLinear(texture, img, a, 1 - a)
+        blend(img, 0, 0, texture, layer)
         np.maximum(mask, layer, out=mask)
     return mask
 
 
+_GAIN_ONE = 128             # the gain field is stored as uint8 (a cheap multiply): 128 is a gain of 1
+
+
 def sample_effects(rng, blur: tuple, noise: tuple, contrast: tuple, motion_blur_prob: float,
                    size: int) -> dict:
-    """Camera settings of one shot: lighting gain field, blur, motion-blur kernel, noise level."""
+    """Camera settings of one shot: lighting gain field (``(2, 2, 3)`` corner gains, uint8 in
+    units of 1/128, bilinear over the image), blur, motion-blur kernel, noise level."""
+    gain = rng.uniform(*contrast) * rng.uniform(0.85, 1.15, (2, 2, 3))
     effects = {
-        "gain": (rng.uniform(*contrast) * rng.uniform(0.85, 1.15, (2, 2, 3))).astype(np.float32),
+        "gain": np.rint(gain * _GAIN_ONE).astype(np.uint8),
         "sigma": rng.uniform(*blur) * size / 128,
         "noise": rng.uniform(*noise),
         "kernel": None,
@@ -175,13 +180,13 @@ def apply_effects(img, rng, effects: dict) -> np.ndarray:
     only the noise pattern."""
     size = img.shape[0]
     gain = cv2.resize(effects["gain"], (size, size), interpolation=cv2.INTER_LINEAR)
-    out = cv2.multiply(img, gain, dtype=cv2.CV_8U)
+    out = cv2.multiply(img, gain, scale=1 / _GAIN_ONE)
     if effects["kernel"] is not None:
         out = cv2.filter2D(out, -1, effects["kernel"])
     sigma = effects["sigma"]
-    if sigma > 0.25:
-        k = 2 * int(np.ceil(2.5 * sigma)) + 1
-        out = cv2.GaussianBlur(out, (k, k), sigma)
+    if sigma > 0.25:                # a Gaussian to 2.5 sigma (separable: faster than GaussianBlur)
+        kernel = cv2.getGaussianKernel(2 * math.ceil(2.5 * sigma) + 1, sigma)
+        out = cv2.sepFilter2D(out, -1, kernel, kernel)
     if effects["noise"] > 0:
         y0, x0 = (int(v) for v in rng.integers(0, _BANK_SIZE - size + 1, 2))
         w = effects["noise"] / _NOISE_SCALE
