@@ -325,7 +325,8 @@ def optimize_for_inference(model: nn.Module, *, backend: str = "torch", channels
         if input_size is None:
             raise ValueError("backend='onnxruntime' needs input_size=(B, C, H, W): the exported graph "
                              "has one fixed input shape")
-        return OnnxRuntimeModel(export_onnx(net, input_size), _check_input_size(input_size), threads)
+        return OnnxRuntimeModel(export_onnx(net.cpu(), input_size), _check_input_size(input_size),
+                                threads)
     if channels_last:
         net = ChannelsLast(net)
     if compile:
