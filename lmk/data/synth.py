@@ -135,10 +135,11 @@ def sample_identity(rng) -> np.ndarray:
 def sample_expression(rng, strength: float = 1.0) -> np.ndarray:
     """``(5,)`` expression: mouth open (half the time, up to 0.3), smile and brow raise in
     [-0.5, 1], blinks (both eyes in [0.5, 1] 15 % of the time, else in [0, 0.2])."""
-    u = rng.random(7)
+    u = rng.random(7).tolist()
     mouth = 0.3 * u[1] if u[0] < 0.5 else 0.0
-    blink = 0.5 + 0.5 * u[5:7] if u[4] < 0.15 else 0.2 * u[5:7]
-    return np.array([mouth, 1.5 * u[2] - 0.5, 1.5 * u[3] - 0.5, blink[0], blink[1]]) * strength
+    blinks = [0.5 + 0.5 * v if u[4] < 0.15 else 0.2 * v for v in u[5:7]]
+    values = [mouth, 1.5 * u[2] - 0.5, 1.5 * u[3] - 0.5] + blinks
+    return np.array([v * strength for v in values])
 
 
 def place_face(rng, points3d, pose, size, face_scale, shift, distance, rotation=None):
@@ -163,19 +164,20 @@ def place_face(rng, points3d, pose, size, face_scale, shift, distance, rotation=
 _FIVE_POINT_MEANS = np.zeros((5, 68))
 for _row, _group in enumerate(LAYOUT_68.five_point_groups):
     _FIVE_POINT_MEANS[_row, list(_group)] = 1.0 / len(_group)
+_FIVE_POINT_NOISE = np.array([0.04] * 2 + [0.03] * 10)   # error in interocular distances
 
 
 def noisy_five_points(rng, landmarks) -> np.ndarray:
     """A noisy 5-point "detector" output: true 5 points + a common and a per-point error."""
-    five = _FIVE_POINT_MEANS @ landmarks
     iod = math.dist(landmarks[45].tolist(), landmarks[36].tolist())
-    noise = rng.standard_normal(12) * iod
-    return five + 0.04 * noise[:2] + 0.03 * noise[2:].reshape(5, 2)
+    noise = rng.standard_normal(12) * (_FIVE_POINT_NOISE * iod)     # common (2,), per point
+    return _FIVE_POINT_MEANS @ landmarks + noise[:2] + noise[2:].reshape(5, 2)
 
 
 def landmark_box(landmarks) -> np.ndarray:
     """``(4,)`` x0, y0, x1, y1: the tight box of the landmarks (the face box of every item)."""
-    return np.concatenate([landmarks.min(0), landmarks.max(0)]).astype(np.float32)
+    landmarks = np.asarray(landmarks, np.float32)
+    return np.concatenate([landmarks.min(0), landmarks.max(0)])
 
 
 def sample_effects_for(rng, cfg: Difficulty, size: int) -> dict:

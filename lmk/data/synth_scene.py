@@ -188,7 +188,7 @@ def apply_effects(img, rng, effects: dict) -> np.ndarray:
         kernel = cv2.getGaussianKernel(2 * math.ceil(2.5 * sigma) + 1, sigma)
         out = cv2.sepFilter2D(out, -1, kernel, kernel)
     if effects["noise"] > 0:
-        y0, x0 = (int(v) for v in rng.integers(0, _BANK_SIZE - size + 1, 2))
+        y0, x0 = (int(v * (_BANK_SIZE - size + 1)) for v in rng.random(2).tolist())
         w = effects["noise"] / _NOISE_SCALE
         out = cv2.addWeighted(out, 1.0, noise_bank()[y0:y0 + size, x0:x0 + size], w, -128.0 * w)
     return out
