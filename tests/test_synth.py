@@ -9,7 +9,7 @@ from lmk.data.synth import (DIFFICULTIES, SynthFaces, SynthNegatives, box_iou,
                             boundary_gradient_ratio, crop_window)
 from lmk.data.synth_face import (NEUTRAL_EXPRESSION, NEUTRAL_IDENTITY, frontal_shape,
                                  landmarks_2d, project, rotation_matrix, shape_3d)
-from lmk.data.synth_draw import fill, offset_edges
+from lmk.data.synth_draw import fill, inset_polygons
 from lmk.data.synth_video import SynthVideos, synth_video
 from lmk.layouts import LAYOUT_68
 
@@ -177,21 +177,25 @@ def test_fill_puts_the_antialiased_edge_on_the_polygon():
     assert np.max(errors) < 0.2 and np.mean(errors) < 0.03
 
 
-def test_offset_edges_moves_each_edge_by_its_distance():
+def test_inset_polygons_moves_each_edge_by_its_distance():
     rng = np.random.default_rng(1)
     ang = 2 * np.pi * np.arange(7) / 7 + rng.uniform(-0.1, 0.1, 7)   # turns of ~50 degrees
-    z = list((30 + rng.uniform(8, 12, 7) * np.exp(1j * ang)).tolist())
-    pts = [(v.real, v.imag) for v in z]
-    for d in (rng.uniform(-0.5, 1.0, 7).tolist(), [0.68] * 7):
-        out = [complex(x, y) for x, y in offset_edges(pts, d)]
+    z = 30 + rng.uniform(8, 12, 7) * np.exp(1j * ang)
+    ccw = np.stack([z.real, z.imag], 1)
+    insets = [rng.uniform(-0.5, 1.0, 7), np.full(7, 0.68)]
+    polygons = [ccw, ccw, ccw[::-1].copy()]                # the same inward in either orientation
+    out = inset_polygons(polygons, insets + [np.roll(insets[0][::-1], -1)])
+    np.testing.assert_allclose(out[2][::-1], out[0], atol=1e-12)
+    for q, d in zip(out[:2], insets):
+        moved = q[:, 0] + 1j * q[:, 1]
         for k in range(7):
             a, b = z[k], z[(k + 1) % 7]
             normal = 1j * (b - a) / abs(b - a)               # inward: the polygon is CCW
-            for p in (out[k], out[(k + 1) % 7]):             # both ends lie on the moved line
+            for p in (moved[k], moved[(k + 1) % 7]):         # both ends lie on the moved line
                 assert ((p - a) * normal.conjugate()).real == pytest.approx(d[k], abs=1e-9)
-    straight = [(0.0, 0.0), (10.0, 0.01), (20.0, 0.0), (10.0, 10.0)]  # nearly collinear at 1
-    out = offset_edges(straight, [0.5] * 4)
-    assert out[1][1] == pytest.approx(0.01 + 0.5, abs=1e-3)
+    straight = np.array([[0.0, 0.0], [10.0, 0.01], [20.0, 0.0], [10.0, 10.0]])  # collinear at 1
+    out = inset_polygons([straight], [[0.5, 0.5, 0.5, 0.5]])[0]
+    assert out[1, 1] == pytest.approx(0.01 + 0.5, abs=1e-3)
 
 
 def _check_fill(poly, size=60):

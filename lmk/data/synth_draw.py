@@ -10,18 +10,20 @@ a landmark by a fraction of a pixel changes the image. Two OpenCV facts shape th
   chains from the top vertex. Exact shapes therefore go through it: in one call when
   y-monotone (the face, eyes, nose, most lips), else cut into y-monotone pieces.
 * Both grow a filled shape by about 0.68 px (an anti-aliased outline is painted around it).
-  Exact shapes are first inset by that much (:func:`inset_outline`), which puts the visible
+  Exact shapes are first inset by that much (:func:`inset_polygons`), which puts the visible
   edge (50 % coverage) on the polygon, i.e. on the landmarks.
 
+A face has a dozen exact shapes of 5 to 26 vertices: :func:`exact_pieces` prepares them all
+in one vectorized pass (shape by shape, numpy's per-call overhead would dominate), and
+:func:`fill_pieces` draws each; :func:`fill` does both for one polygon.
+
 Points are ``(x, y)`` pixel coordinates with pixel centres at integers (OpenCV agrees). Inside,
-polygons are Python lists of ``(x, y)`` floats (complex numbers ``x + iy`` in the rare cutting
-path, where an edge's left normal is ``1j * edge``): the polygons are small, and plain Python
-beats numpy's per-call overhead on them.
+they are complex numbers ``x + iy`` (an edge's left normal is ``1j * edge``).
 """
 
 from __future__ import annotations
 
-import math
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -39,73 +41,184 @@ def fill(img, poly, color, grow: float = 0.0) -> None:
         img: ``(H, W)`` or ``(H, W, C)`` uint8, drawn in place.
         poly: ``(K, 2)`` points of a simple polygon, star-shaped about its centroid.
         color: a scalar or a tuple of floats.
-
-    The outline is inset by OpenCV's growth (:func:`inset_outline`); a y-monotone inset outline
-    takes one OpenCV call. Another is cut along spokes from the centroid into y-monotone pieces
-    (:func:`_fill_in_pieces`).
     """
-    pts = np.asarray(poly, float).tolist()
-    inset, d = inset_outline(pts, AA_GROWTH - grow)
-    if _y_monotone([y for _, y in inset]):
-        cv2.fillConvexPoly(img, _fixed(inset), color, _AA, SHIFT)
-    else:
-        _fill_in_pieces(img, pts, inset, d, color)
+    fill_pieces(img, exact_pieces({"shape": [(poly, AA_GROWTH - grow)]})["shape"], color)
 
 
-def _unit_normals(pts: list) -> tuple[list, float]:
-    """Left unit normals ``(-e_y, e_x) / |e|`` of the edges ``k -> k + 1`` of a closed polygon,
-    and twice its signed area (> 0: the left normals point inward)."""
-    normals, area2 = [], 0.0
-    for (x0, y0), (x1, y1) in zip(pts, pts[1:] + pts[:1]):
-        area2 += x0 * y1 - y0 * x1
-        length = math.hypot(x1 - x0, y1 - y0) or 1e-9
-        normals.append(((y0 - y1) / length, (x1 - x0) / length))
-    return normals, area2
+def fill_band(img, top, bottom, color) -> None:
+    """Fill the band between two polylines ``(K, 2)`` (a brow) so that its top edge is exact
+    (see :func:`band_parts`)."""
+    fill_pieces(img, exact_pieces({"band": band_parts(top, bottom)})["band"], color)
 
 
-def _area2(pts: list) -> float:
-    """Twice the signed area of a closed polygon (shoelace formula)."""
-    return sum(x0 * y1 - y0 * x1 for (x0, y0), (x1, y1) in zip(pts, pts[1:] + pts[:1]))
+def band_parts(top, bottom) -> list:
+    """The band between two polylines ``(K, 2)`` (a brow), as parts for :func:`exact_pieces`
+    whose union has an exact top edge.
+
+    The band is cut at the midpoints of the top's second and last-but-one segments (so no cut
+    passes through a top vertex, a landmark) into three parts that are y-monotone when the top
+    bends like an arch, as a brow's does. The lower edge is a polyline through ``bottom``'s ends
+    and the cut points (it carries no label). Cuts are not inset (distance 0), so the parts
+    overlap and leave no seam. Returns ``[(polygon, per-edge insets), ...]``.
+    """
+    t = np.asarray(top, float).tolist()
+    b = np.asarray(bottom, float).tolist()
+    k = len(t)
+    i, j = 1, k - 2                                   # cut in segments (i, i+1) and (j-1, j)
+    ct, cb = _midpoint(t[i], t[i + 1]), _midpoint(b[i], b[i + 1])
+    dt, db = _midpoint(t[j - 1], t[j]), _midpoint(b[j - 1], b[j])
+    g = AA_GROWTH
+    return [(t[:i + 1] + [ct, cb, b[0]], [g] * (i + 1) + [0.0, g, g]),
+            ([ct] + t[i + 1:j] + [dt, db, cb], [g] * (j - i) + [0.0, g, 0.0]),
+            ([dt] + t[j:] + [b[-1], db], [g] * (k - j) + [g, g, 0.0])]
 
 
-def inset_outline(pts: list, d: float) -> tuple[list, float]:
-    """Move every edge of a closed polygon inward by ``d`` px, with mitred corners.
+def _midpoint(p, q) -> list:
+    return [0.5 * (p[0] + q[0]), 0.5 * (p[1] + q[1])]
 
-    Vertex ``k`` moves along the sum of its two edges' inward unit normals ``n1 + n2``::
 
-        v' = v + d (n1 + n2) / (1 + n1 . n2)
+def split_parts(polygon, i: int, j: int) -> list:
+    """A polygon ``(K, 2)`` cut along the chord from vertex ``i`` to vertex ``j > i``, as two
+    parts for :func:`exact_pieces`: the chord is not inset, so the parts overlap along it and
+    leave no seam, and their union's outline is the polygon's. (A cut through a cusp turns a
+    shape that is not y-monotone into two that are.)"""
+    p = np.asarray(polygon, float).tolist()
+    g = AA_GROWTH
+    return [(p[i:j + 1], [g] * (j - i) + [0.0]), (p[j:] + p[:i + 1], [g] * (len(p) - j + i) + [0.0])]
 
-    which puts it on both moved edges (``|n1 + n2| / (1 + n1 . n2) = 1 / cos(turn / 2)``); the
-    denominator is floored at 0.25, so a very sharp corner moves at most about ``2.8 d``.
+
+def exact_pieces(shapes: dict) -> dict:
+    """OpenCV-ready pieces of several exact shapes, prepared together.
 
     Args:
-        pts: ``K`` vertices ``(x, y)`` (a list), in either orientation.
-        d: the inset in px.
+        shapes: name -> a polygon ``(K, 2)`` array (every edge to be inset by
+            :data:`AA_GROWTH`), or a list of parts ``(polygon (K, 2), insets)``, ``insets`` a
+            scalar or ``K`` per-edge distances in px (edge ``k`` joins vertex ``k`` to
+            ``k + 1``; 0 keeps an edge in place).
     Returns:
-        ``(inset, d)``: the ``K`` moved vertices and the inset used. A shape thinner than
-        ``2 d`` would turn inside out, so while the inset outline keeps under 5 % of the area,
-        ``d`` is halved (the shape is then drawn up to 0.7 px too wide); after four halvings
-        the outline is returned as it is, with ``d = 0``.
+        name -> its pieces for :func:`fill_pieces`.
+
+    All parts are inset in one vectorized pass (:func:`_inset`). A part whose inset outline is
+    y-monotone is one piece; another is cut into y-monotone pieces (:func:`_monotone_pieces`).
     """
-    normals, area2 = _unit_normals(pts)
-    inward = 1.0 if area2 > 0 else -1.0
-    mitres = []
-    for (ax, ay), (bx, by) in zip(normals[-1:] + normals[:-1], normals):
-        f = inward / max(1.0 + ax * bx + ay * by, 0.25)
-        mitres.append(((ax + bx) * f, (ay + by) * f))
-    for _ in range(4):
-        inset = [(x + d * u, y + d * v) for (x, y), (u, v) in zip(pts, mitres)]
-        if _area2(inset) * inward > 0.05 * abs(area2):
-            return inset, d
-        d *= 0.5
-    return pts, 0.0
+    names, polygons, insets = [], [], []
+    for name, shape in shapes.items():
+        for polygon, d in [(shape, AA_GROWTH)] if isinstance(shape, np.ndarray) else shape:
+            names.append(name)
+            polygons.append(polygon)
+            insets += [d] * len(polygon) if isinstance(d, (int, float)) else list(d)
+    sizes = tuple(len(p) for p in polygons)
+    rings = _rings(sizes)
+    z = np.concatenate(polygons, dtype=float).view(np.complex128).ravel()   # rows x + iy
+    d = np.array(insets, float)
+    q, used = _inset(z, d, rings)
+    # y-monotone: going round, y turns from rising to falling (and back) once each. (An edge
+    # with no rise counts as rising: that can only add turns, so the test stays safe.)
+    _, nxt, prv, start = rings
+    rising = q.imag[nxt] >= q.imag
+    monotone = (np.add.reduceat(rising != rising[prv], start) <= 2).tolist()
+    fixed = np.rint(q.view(np.float64).reshape(-1, 2) * _ONE).astype(np.int32)
+    out = {name: [] for name in shapes}
+    a = 0
+    for name, size, simple, factor in zip(names, sizes, monotone, used.tolist()):
+        b = a + size
+        if simple:
+            out[name].append(fixed[a:b])
+        else:
+            out[name] += _monotone_pieces(z[a:b].tolist(), q[a:b].tolist(),
+                                          [factor * v for v in insets[a:b]])
+        a = b
+    return out
+
+
+def fill_pieces(img, pieces: list, color) -> None:
+    """Draw :func:`exact_pieces` output: each int32 ``(M, 2)`` fixed-point outline with
+    ``cv2.fillConvexPoly``; a list of outlines (the fallback for a shape that could not be cut,
+    see :func:`_monotone_pieces`) with ``cv2.fillPoly``."""
+    for piece in pieces:
+        if isinstance(piece, list):
+            cv2.fillPoly(img, piece, color, _AA, SHIFT)
+        else:
+            cv2.fillConvexPoly(img, piece, color, _AA, SHIFT)
+
+
+def inset_polygons(polygons, insets) -> list:
+    """Move every edge of closed polygons inward by its own distance; return the new vertices.
+
+    Args:
+        polygons: ``P`` polygons ``(K, 2)``, in either orientation.
+        insets: ``P`` sequences of ``K`` distances in px (0 leaves an edge's line in place;
+            negative moves it out); edge ``k`` joins vertex ``k`` to ``k + 1``.
+    Returns:
+        ``P`` arrays ``(K, 2)`` (see :func:`_inset`).
+    """
+    sizes = tuple(len(p) for p in polygons)
+    z = np.concatenate(polygons, dtype=float).view(np.complex128).ravel()
+    q, _ = _inset(z, np.concatenate([np.asarray(d, float) for d in insets]), _rings(sizes))
+    return np.split(q.view(np.float64).reshape(-1, 2), np.cumsum(sizes)[:-1])
+
+
+@lru_cache(maxsize=64)
+def _rings(sizes: tuple) -> tuple:
+    """Index arrays for closed polygons of these sizes stored one after another: each vertex's
+    polygon, the next and the previous vertex on its polygon, and each polygon's first vertex."""
+    count = np.array(sizes)
+    start = np.concatenate([[0], np.cumsum(count)[:-1]])
+    last = start + count - 1
+    owner = np.repeat(np.arange(len(sizes)), count)
+    nxt, prv = np.arange(1, count.sum() + 1), np.arange(-1, count.sum() - 1)
+    nxt[last], prv[start] = start, last
+    return owner, nxt, prv, start
+
+
+def _inset(z, d, rings) -> tuple:
+    """Inset polygons stored one after another: complex vertices ``z (N,)``, per-edge distances
+    ``d (N,)`` (edge ``k`` leaves vertex ``k``), ``rings`` from :func:`_rings`.
+
+    With unit inward normals ``n1, n2`` and distances ``d1, d2`` of the edges entering and
+    leaving a vertex ``v``, the vertex moves to the intersection of the moved edges::
+
+        v + i (d2 n1 - d1 n2) / (n1 x n2)
+
+    which for equal distances is the mitre ``v + d (n1 + n2) / (1 + n1 . n2)`` (its length is
+    ``d / cos(turn / 2)``). The mitre, at the mean distance, is used wherever the distances are
+    equal or the edges turn by less than about 17 degrees (nearly parallel edges); its
+    denominator is floored at 0.25, so a very sharp corner moves at most about ``2.8 d``.
+
+    A shape thinner than twice its inset would turn inside out: while a polygon's inset outline
+    keeps under 5 % of its area, its distances are halved (it is then drawn up to 0.7 px too
+    wide); after four halvings it is left as it is. Returns ``(q (N,), used (P,))``, ``used``
+    the factor each polygon's distances were scaled by (1, 1/2, ..., 0).
+    """
+    owner, nxt, prv, start = rings
+    z_next = z[nxt]
+    edge = z_next - z                                          # edge k: vertex k -> k + 1
+    area2 = np.add.reduceat((z.conj() * z_next).imag, start)   # twice the signed areas
+    orientation = np.copysign(1.0, area2)                      # 1: the left normals point in
+    n2 = (1j * orientation)[owner] * edge / np.maximum(np.abs(edge), 1e-9)  # inward, edge k
+    n1, d1 = n2[prv], d[prv]                                   # ... and edge k - 1
+    turn = n1.conj() * n2                                      # cos + i sin of the turn
+    move = (n1 + n2) * (0.5 * (d1 + d) / np.maximum(1.0 + turn.real, 0.25))
+    k = np.flatnonzero((d1 != d) & (np.abs(turn.imag) > 0.3))   # where the edges' lines cross
+    if len(k):
+        move[k] = 1j * (d[k] * n1[k] - d1[k] * n2[k]) / turn.imag[k]
+    used = np.ones_like(area2)
+    q = z + move
+    for attempt in range(4):
+        inset_area2 = np.add.reduceat((q.conj() * q[nxt]).imag, start)
+        thin = inset_area2 * orientation <= 0.05 * np.abs(area2)
+        if not thin.any():
+            break
+        used[thin] = 0.5 * used[thin] if attempt < 3 else 0.0
+        q = z + used[owner] * move
+    return q, used
 
 
 def _y_monotone(ys: list) -> bool:
     """True if every horizontal line crosses the closed polygon with these vertex ``y`` at most
     twice: going round it, y turns from rising to falling, and back, once each."""
     rising = [y1 > y0 for y0, y1 in zip(ys, ys[1:] + ys[:1]) if y1 != y0]
-    return sum(a != b for a, b in zip(rising, rising[1:] + rising[:1])) <= 2
+    return sum([a != b for a, b in zip(rising, rising[1:] + rising[:1])]) <= 2
 
 
 def _fixed(points) -> np.ndarray:
@@ -122,21 +235,26 @@ class _NotStarShaped(Exception):
     pass
 
 
-def _fill_in_pieces(img, pts: list, inset: list, d: float, color) -> None:
-    """Fill a polygon that is not y-monotone as y-monotone pieces (see :func:`fill`).
+def _monotone_pieces(zl: list, rl: list, d: list) -> list:
+    """A polygon that is not y-monotone, as y-monotone pieces (see :func:`exact_pieces`).
 
-    The pieces are cut along spokes from the centroid ``c``: through the *cusps* (reflex vertices
-    where y turns back, which are what makes a polygon non-monotone) and through edge
+    Args:
+        zl, rl: the polygon's vertices and its inset outline, complex ``x + iy`` (lists).
+        d: the distance each edge was inset by.
+
+    The pieces are cut along spokes from the centroid ``c``: through the *cusps* (reflex
+    vertices where y turns back, which are what makes a polygon non-monotone) and through edge
     midpoints where a piece would still not be y-monotone or would span half a turn. Spokes are
     not inset, so neighbouring pieces overlap and leave no seam; at a cusp the overlap stays
     inside the shape, and a cut at an edge midpoint lies on a straight edge, so the outline is
-    exact everywhere. A spoke end lies where the spoke meets its edge's inset line.
+    exact everywhere. A spoke ends where it meets its edge's inset line. Where a spoke cannot
+    (the centroid lies within the inset of an edge's line: a thin or strongly foreshortened
+    shape), the inset outline goes to ``cv2.fillPoly`` instead (returned as ``[[outline]]``).
     """
-    zl = [complex(x, y) for x, y in pts]
-    rl = [complex(x, y) for x, y in inset]
     n = len(zl)
     edges = [zl[k + 1 - n] - zl[k] for k in range(n)]
-    sign = 1.0 if _area2(pts) > 0 else -1.0
+    area2 = sum([(a.conjugate() * b).imag for a, b in zip(zl, zl[1:] + zl[:1])])
+    sign = 1.0 if area2 > 0 else -1.0
     nl = [sign * 1j * e / (abs(e) or 1e-9) for e in edges]              # inward unit normals
     cusps = [k for k in range(n)
              if sign * (edges[k - 1].real * edges[k].imag - edges[k - 1].imag * edges[k].real) < 0
@@ -147,7 +265,7 @@ def _fill_in_pieces(img, pts: list, inset: list, d: float, color) -> None:
         w, nk = q - c, nl[k]
         u = c - zl[k]
         den = nk.real * w.real + nk.imag * w.imag
-        t = (d - (nk.real * u.real + nk.imag * u.imag)) / den if den < 0 else -1.0
+        t = (d[k] - (nk.real * u.real + nk.imag * u.imag)) / den if den < 0 else -1.0
         if not 0.0 < t < 1.0:
             raise _NotStarShaped
         return c + t * w
@@ -155,17 +273,14 @@ def _fill_in_pieces(img, pts: list, inset: list, d: float, color) -> None:
     try:
         if not cusps:
             raise _NotStarShaped    # only by rounding (a nearly flat turn): no spoke to cut on
-        pieces = _cut_at_spokes(zl, rl, cusps, c, on_spoke, sign)
-    except _NotStarShaped:          # rare (degenerate, strongly foreshortened shapes)
-        cv2.fillPoly(img, [_fixed(rl)], color, _AA, SHIFT)
-        return
-    for piece in pieces:
-        cv2.fillConvexPoly(img, _fixed(piece), color, _AA, SHIFT)
+        return [_fixed(piece) for piece in _cut_at_spokes(zl, rl, cusps, c, on_spoke, sign)]
+    except _NotStarShaped:
+        return [[_fixed(rl)]]
 
 
 def _cut_at_spokes(zl, rl, cusps, c, on_spoke, orientation) -> list:
     """y-monotone pieces ``[c, ...]`` of a star-shaped polygon cut at ``cusps`` (see
-    :func:`_fill_in_pieces`)."""
+    :func:`_monotone_pieces`)."""
     n = len(zl)
     pieces = []
     # Cuts are (vertex index, None) at cusps or (edge index, midpoint) on edges.
@@ -207,66 +322,6 @@ def _cut_at_spokes(zl, rl, cusps, c, on_spoke, orientation) -> list:
 
 
 _SPOKE_OVERLAP = 0.5        # px each piece reaches across a spoke, along the outline
-
-
-def fill_band(img, top, bottom, color) -> None:
-    """Fill the band between two polylines ``(K, 2)`` (a brow) so that its top edge is exact.
-
-    The band is cut into three pieces at the midpoints of the top's second and last-but-one
-    segments (so no cut passes through a top vertex, a landmark); the lower edge is a polyline
-    through ``bottom``'s ends and the cut points (it carries no label). The pieces are
-    y-monotone when the top bends like an arch, as a brow's does; a piece that is not is drawn
-    by :func:`fill`. Cuts are not inset, so the pieces overlap and leave no seam.
-    """
-    t = np.asarray(top, float).tolist()
-    b = np.asarray(bottom, float).tolist()
-    k = len(t)
-    i, j = 1, k - 2                                   # cut in segments (i, i+1) and (j-1, j)
-    ct, cb = _midpoint(t[i], t[i + 1]), _midpoint(b[i], b[i + 1])
-    dt, db = _midpoint(t[j - 1], t[j]), _midpoint(b[j - 1], b[j])
-    g = AA_GROWTH
-    pieces = [(t[:i + 1] + [ct, cb, b[0]], [g] * (i + 1) + [0.0, g, g]),
-              ([ct] + t[i + 1:j] + [dt, db, cb], [g] * (j - i) + [0.0, g, 0.0]),
-              ([dt] + t[j:] + [b[-1], db], [g] * (k - j) + [g, g, 0.0])]
-    for piece, d in pieces:
-        out = offset_edges(piece, d)
-        if _y_monotone([y for _, y in out]):
-            cv2.fillConvexPoly(img, _fixed(out), color, _AA, SHIFT)
-        else:
-            fill(img, piece, color)
-
-
-def _midpoint(p, q) -> list:
-    return [0.5 * (p[0] + q[0]), 0.5 * (p[1] + q[1])]
-
-
-def offset_edges(pts: list, d: list) -> list:
-    """Move every edge of a closed polygon inward by its own distance; return the new vertices.
-
-    Args:
-        pts: ``K`` vertices ``(x, y)``; edge ``k`` joins vertex ``k`` to ``k + 1``.
-        d: ``K`` distances in px (0 leaves an edge's line in place; negative moves it out).
-    Returns:
-        ``K`` vertices ``(x, y)``: each at the intersection of its two moved edges, or, where
-        the edges turn by less than about 17 degrees, on their mitre at the mean distance
-        (exact when both distances are equal). With inward unit normals ``n1, n2`` of the
-        edges before and after a vertex ``v`` and ``sin = n1 x n2``, the intersection is
-        ``v + (d2 * perp(n1) - d1 * perp(n2)) / sin``, ``perp(x, y) = (-y, x)``.
-    """
-    normals, area2 = _unit_normals(pts)
-    if area2 < 0:
-        normals = [(-nx, -ny) for nx, ny in normals]                    # inward
-    out = []
-    for (x, y), (ax, ay), (bx, by), d1, d2 in zip(pts, normals[-1:] + normals[:-1], normals,
-                                                  d[-1:] + d[:-1], d):
-        sin = ax * by - ay * bx
-        if abs(sin) > 0.3:                            # the moved edges' intersection ...
-            px, py = d2 * ax - d1 * bx, d2 * ay - d1 * by
-            out.append((x - py / sin, y + px / sin))
-        else:                                         # ... or a mitre when nearly collinear
-            f = 0.5 * (d1 + d2) / max(1.0 + ax * bx + ay * by, 0.25)
-            out.append((x + (ax + bx) * f, y + (ay + by) * f))
-    return out
 
 
 def fill_rough(img, poly, color) -> None:

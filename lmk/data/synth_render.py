@@ -16,7 +16,8 @@ import math
 import cv2
 import numpy as np
 
-from .synth_draw import blend, disc, ellipse, fill, fill_band, fill_rough, line
+from .synth_draw import (band_parts, blend, disc, ellipse, exact_pieces, fill_pieces, fill_rough,
+                         line, split_parts)
 from .synth_face import project, rotation_matrix
 
 # ----------------------------------------------------------------------------- appearance
@@ -170,7 +171,22 @@ def draw_face(img, points3d, outline3d, pose, camera, app, width: float = 1.0,
     P = L.tolist()
     skin = app["skin"]
     face = np.concatenate([L[:17], fp["outline"]])
-    x0, y0, x1, y1 = _pixel_box(face, 2, size)
+    x0, y0, x1, y1 = _pixel_box(face, 2, size)                 # the skin layer's box
+    ex0, ey0, ex1, ey1 = _pixel_box(L[36:48], 1, size)         # the eyes' layer's box
+    side = 35 if app["light"][0] < 0 else 31                   # the nostril away from the light
+    gap_x, gap_y = P[66][0] - P[62][0], P[66][1] - P[62][1]    # the mouth's opening
+    mouth_open = math.hypot(gap_x, gap_y) > 1.0
+    # The shapes whose edges are landmarks, made ready for OpenCV together (masks' shapes in
+    # their layer's box); drawn in order below.
+    shapes = {
+        "face": face - (x0, y0), "eye_l": L[36:42] - (ex0, ey0), "eye_r": L[42:48] - (ex0, ey0),
+        "brow_l": band_parts(L[17:22], fp["brow_low"][:5]),
+        "brow_r": band_parts(L[22:27], fp["brow_low"][5:]),
+        "bridge": L[[27, 28, 29, 30, side]], "base": L[[31, 32, 33, 34, 35, 30]],
+        "lips": split_parts(L[48:60], 3, 9)}      # at 51 and 57: halves with one bow peak each
+    if mouth_open:
+        shapes["mouth"] = L[60:68]
+    exact = exact_pieces(shapes)
     # Shade on a coarse grid over the face's box (resized to a smooth layer) and at probes.
     cells = _GRID * _GRID
     points = np.empty((cells + len(_PROBES), 2))
@@ -193,15 +209,15 @@ def draw_face(img, points3d, outline3d, pose, camera, app, width: float = 1.0,
 
     # Skin: a shaded layer composited through the exact face mask.
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    fill(mask, face - (x0, y0), 255)
+    fill_pieces(mask, exact["face"], 255)
     colours = np.clip(shade[:cells, None] * skin, 0, 255).astype(np.uint8)
     layer = cv2.resize(colours.reshape(_GRID, _GRID, 3), (x1 - x0, y1 - y0),
                        interpolation=cv2.INTER_LINEAR)
     blend(img, x0, y0, layer, mask)
 
     # Brows: the landmarks are their upper edge.
-    fill_band(img, L[17:22], fp["brow_low"][:5], _shaded(app["brow"], 0.6 + 0.4 * s_brow_l))
-    fill_band(img, L[22:27], fp["brow_low"][5:], _shaded(app["brow"], 0.6 + 0.4 * s_brow_r))
+    fill_pieces(img, exact["brow_l"], _shaded(app["brow"], 0.6 + 0.4 * s_brow_l))
+    fill_pieces(img, exact["brow_r"], _shaded(app["brow"], 0.6 + 0.4 * s_brow_r))
 
     # Eyes: a dark lid shape (the lash line shows above the eye), then the white of the eye
     # (its outline is the landmarks) with the iris clipped to it, both eyes in one layer.
@@ -213,14 +229,13 @@ def draw_face(img, points3d, outline3d, pose, camera, app, width: float = 1.0,
         up_x, up_y = (by - ay) * lift, (ax - bx) * lift       # perpendicular to the corners
         fill_rough(img, [e[0], (e[1][0] + up_x, e[1][1] + up_y),
                          (e[2][0] + up_x, e[2][1] + up_y), e[3], e[4], e[5]], lash)
-    ex0, ey0, ex1, ey1 = _pixel_box(L[36:48], 1, size)
     if ex1 - ex0 >= 2 and ey1 - ey0 >= 2:
         eye_mask = np.zeros((ey1 - ey0, ex1 - ex0), np.uint8)
         layer = np.full((ey1 - ey0, ex1 - ex0, 3),
                         _shaded(_SCLERA, 0.5 + 0.25 * (s_eye_l + s_eye_r)), np.uint8)
         iris, iris_edge = fp["iris"].tolist(), fp["iris_edge"].tolist()
-        for k, (eye, light) in enumerate(((L[36:42], s_eye_l), (L[42:48], s_eye_r))):
-            fill(eye_mask, eye - (ex0, ey0), 255)
+        for k, (eye, light) in enumerate((("eye_l", s_eye_l), ("eye_r", s_eye_r))):
+            fill_pieces(eye_mask, exact[eye], 255)
             (cx, cy), (qx, qy) = iris[k], iris_edge[k]
             r = math.hypot(qx - cx, qy - cy)
             disc(layer, (cx - ex0, cy - ey0), r, _shaded(app["iris"], 0.6 + 0.4 * light))
@@ -229,9 +244,8 @@ def draw_face(img, points3d, outline3d, pose, camera, app, width: float = 1.0,
 
     # Nose: the bridge is the edge of the shadow on the side away from the light; the base line
     # joins the nostril points; dark nostrils.
-    side = 35 if app["light"][0] < 0 else 31
-    fill(img, L[[27, 28, 29, 30, side]], _shaded(skin, 0.72 * s_nose))
-    fill(img, L[[31, 32, 33, 34, 35, 30]], _shaded(skin, 0.85 * s_nose))
+    fill_pieces(img, exact["bridge"], _shaded(skin, 0.72 * s_nose))
+    fill_pieces(img, exact["base"], _shaded(skin, 0.85 * s_nose))
     line(img, L[31:36], _shaded(skin, 0.45 * s_base))
     (tip_x, tip_y), (base_x, base_y) = P[30], P[33]
     for a, b in ((31, 32), (34, 35)):
@@ -242,10 +256,9 @@ def draw_face(img, points3d, outline3d, pose, camera, app, width: float = 1.0,
                 _shaded(skin, 0.25))
 
     # Mouth: lips (outer edge = landmarks), the opening (inner edge = landmarks), teeth.
-    fill(img, L[48:60], _shaded(app["lip"], s_lip))
-    gap_x, gap_y = P[66][0] - P[62][0], P[66][1] - P[62][1]
-    if math.hypot(gap_x, gap_y) > 1.0:
-        fill(img, L[60:68], _MOUTH_INSIDE)
+    fill_pieces(img, exact["lips"], _shaded(app["lip"], s_lip))
+    if mouth_open:
+        fill_pieces(img, exact["mouth"], _MOUTH_INSIDE)
         upper = P[61:64]                                      # the upper teeth hang from 61-63
         teeth = upper + [(x + 0.3 * gap_x, y + 0.3 * gap_y) for x, y in upper[::-1]]
         fill_rough(img, teeth, _shaded(_TEETH, s_mouth))
