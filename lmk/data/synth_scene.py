@@ -141,12 +141,16 @@ def draw_occluders(img, rng, landmarks: np.ndarray, count: int) -> np.ndarray:
             poly = np.stack([e0 - 0.45 * d - n, e1 + 0.45 * d - n, e1 + 0.45 * d + n,
                              e0 - 0.45 * d + n])
         fill_rough(layer, poly, 255)
+        # Blend only over the occluder's pixel box (it covers a part of the face).
+        (x0, y0), (x1, y1) = np.floor(poly.min(0)).tolist(), np.ceil(poly.max(0)).tolist()
+        x0, y0 = max(int(x0) - 2, 0), max(int(y0) - 2, 0)
+        x1, y1 = min(max(int(x1) + 3, x0), size), min(max(int(y1) + 3, y0), size)
         if rng.random() < 0.5:
-            texture = _colorize(_texture_patch(rng, size), rng)
+            texture = _colorize(_texture_patch(rng, size), rng)[y0:y1, x0:x1]
         else:
-            texture = np.empty_like(img)
-            texture[:] = rgb(rng.uniform(0, 255, 3))
-        blend(img, 0, 0, texture, layer)
+            texture = np.full((y1 - y0, x1 - x0, 3), rgb(rng.uniform(0, 255, 3)), np.uint8)
+        if x1 > x0 and y1 > y0:
+            blend(img, x0, y0, texture, layer[y0:y1, x0:x1])
         np.maximum(mask, layer, out=mask)
     return mask
 
