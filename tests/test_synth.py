@@ -131,6 +131,11 @@ def test_euler_convention_signs():
     R = rotation_matrix(20, -35, 50)
     np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-12)
     np.testing.assert_allclose(np.linalg.det(R), 1.0)
+    y, p, r = np.deg2rad([20, -35, 50])                  # the product of the three rotations
+    r_yaw = np.array([[np.cos(y), 0, -np.sin(y)], [0, 1, 0], [np.sin(y), 0, np.cos(y)]])
+    r_pitch = np.array([[1, 0, 0], [0, np.cos(p), np.sin(p)], [0, -np.sin(p), np.cos(p)]])
+    r_roll = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+    np.testing.assert_allclose(R, r_roll @ r_pitch @ r_yaw, atol=1e-15)
 
 
 def test_contour_follows_silhouette_and_far_side_stays_labelled():

@@ -84,7 +84,8 @@ def split_parts(polygon, i: int, j: int) -> list:
     shape that is not y-monotone into two that are.)"""
     p = np.asarray(polygon, float).tolist()
     g = AA_GROWTH
-    return [(p[i:j + 1], [g] * (j - i) + [0.0]), (p[j:] + p[:i + 1], [g] * (len(p) - j + i) + [0.0])]
+    return [(p[i:j + 1], [g] * (j - i) + [0.0]),
+            (p[j:] + p[:i + 1], [g] * (len(p) - j + i) + [0.0])]
 
 
 def exact_pieces(shapes: dict) -> dict:

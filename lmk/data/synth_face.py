@@ -203,14 +203,22 @@ def shape_3d(identity, expression, yaw_deg: float) -> tuple[np.ndarray, np.ndarr
 
 
 def rotation_matrix(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """``(3, 3)`` head-to-camera rotation ``R_roll @ R_pitch @ R_yaw`` (degrees, see module doc)."""
+    """``(3, 3)`` head-to-camera rotation ``R_roll @ R_pitch @ R_yaw`` (degrees, see module doc).
+
+    With ``c*, s*`` the cosines and sines of the angles::
+
+        R_yaw = [[cy, 0, -sy], [0, 1, 0], [sy, 0, cy]]
+        R_pitch = [[1, 0, 0], [0, cp, sp], [0, -sp, cp]]
+        R_roll = [[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]]
+
+    multiplied out in plain floats (numpy's per-call overhead would exceed the arithmetic).
+    """
     cy, sy = math.cos(math.radians(yaw)), math.sin(math.radians(yaw))
     cp, sp = math.cos(math.radians(pitch)), math.sin(math.radians(pitch))
     cr, sr = math.cos(math.radians(roll)), math.sin(math.radians(roll))
-    r_yaw = np.array([[cy, 0, -sy], [0, 1, 0], [sy, 0, cy]])
-    r_pitch = np.array([[1, 0, 0], [0, cp, sp], [0, -sp, cp]])
-    r_roll = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
-    return r_roll @ r_pitch @ r_yaw
+    rows = ((cy, 0.0, -sy), (sp * sy, cp, sp * cy), (cp * sy, -sp, cp * cy))   # R_pitch @ R_yaw
+    return np.array([[cr * a - sr * b for a, b in zip(rows[0], rows[1])],
+                     [sr * a + cr * b for a, b in zip(rows[0], rows[1])], rows[2]])
 
 
 def project(points, pose, camera, rotation=None) -> np.ndarray:

@@ -210,7 +210,7 @@ def draw_face(img, points3d, outline3d, pose, camera, app, width: float = 1.0,
     # Skin: a shaded layer composited through the exact face mask.
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     fill_pieces(mask, exact["face"], 255)
-    colours = np.clip(shade[:cells, None] * skin, 0, 255).astype(np.uint8)
+    colours = np.minimum(shade[:cells, None] * skin, 255.0).astype(np.uint8)   # both positive
     layer = cv2.resize(colours.reshape(_GRID, _GRID, 3), (x1 - x0, y1 - y0),
                        interpolation=cv2.INTER_LINEAR)
     blend(img, x0, y0, layer, mask)
@@ -251,7 +251,8 @@ def draw_face(img, points3d, outline3d, pose, camera, app, width: float = 1.0,
     for a, b in ((31, 32), (34, 35)):
         (ax, ay), (bx, by) = P[a], P[b]
         r = 0.3 * math.hypot(bx - ax, by - ay) + 0.3
-        centre = (0.5 * (ax + bx) + 0.3 * (tip_x - base_x), 0.5 * (ay + by) + 0.3 * (tip_y - base_y))
+        centre = (0.5 * (ax + bx) + 0.3 * (tip_x - base_x),
+                  0.5 * (ay + by) + 0.3 * (tip_y - base_y))
         ellipse(img, centre, (1.4 * r, r), math.degrees(math.atan2(by - ay, bx - ax)),
                 _shaded(skin, 0.25))
 

@@ -155,7 +155,7 @@ def draw_occluders(img, rng, landmarks: np.ndarray, count: int) -> np.ndarray:
     return mask
 
 
-_GAIN_ONE = 128             # the gain field is stored as uint8 (a cheap multiply): 128 is a gain of 1
+_GAIN_ONE = 128             # the gain field is stored as uint8 (a cheap multiply); 128 = gain 1
 
 
 def sample_effects(rng, blur: tuple, noise: tuple, contrast: tuple, motion_blur_prob: float,
