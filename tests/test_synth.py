@@ -9,7 +9,8 @@ from lmk.data.synth import (DIFFICULTIES, SynthFaces, SynthNegatives, box_iou,
                             boundary_gradient_ratio, crop_window)
 from lmk.data.synth_face import (NEUTRAL_EXPRESSION, NEUTRAL_IDENTITY, frontal_shape,
                                  landmarks_2d, project, rotation_matrix, shape_3d)
-from lmk.data.synth_draw import fill, inset_polygons
+from lmk.data.synth_draw import (blend, exact_pieces, fill, fill_band, fill_pieces,
+                                 inset_polygons, split_parts)
 from lmk.data.synth_video import SynthVideos, synth_video
 from lmk.layouts import LAYOUT_68
 
@@ -206,13 +207,19 @@ def test_inset_polygons_moves_each_edge_by_its_distance():
 def _check_fill(poly, size=60):
     img = np.zeros((size, size), np.uint8)
     fill(img, poly, 255)
+    _check_coverage(img, poly)
+
+
+def _check_coverage(img, poly):
+    """``img`` (a drawing of ``poly`` in 255 on 0) covers the polygon's area, every pixel well
+    inside it fully and nothing well outside it."""
     x, y = poly[:, 0], poly[:, 1]
     area = 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
     perimeter = np.linalg.norm(poly - np.roll(poly, -1, 0), axis=1).sum()
     assert abs(img.sum() / 255 - area) < 0.1 * perimeter
     contour = poly.astype(np.float32).reshape(-1, 1, 2)
-    for j in range(size):
-        for i in range(size):
+    for j in range(img.shape[0]):
+        for i in range(img.shape[1]):
             dist = cv2.pointPolygonTest(contour, (float(i), float(j)), True)
             if dist > 1.5:
                 assert img[j, i] == 255, (i, j)
@@ -220,9 +227,99 @@ def _check_fill(poly, size=60):
                 assert img[j, i] == 0, (i, j)
 
 
+def _coverage(poly, size, oversample=8):
+    """The exact area fraction of each pixel inside ``poly``, ``(size, size)``, by sampling."""
+    from matplotlib.path import Path
+    g = (np.arange(size * oversample) + 0.5) / oversample - 0.5
+    inside = Path(poly).contains_points(np.stack(np.meshgrid(g, g), -1).reshape(-1, 2))
+    return inside.reshape(size, oversample, size, oversample).mean((1, 3))
+
+
+def _y_monotone_brute_force(poly):
+    """Every horizontal line crosses ``poly`` at most twice (lines between vertex heights)."""
+    ys = np.unique(poly[:, 1])
+    a, b = poly, np.roll(poly, -1, 0)
+    for y in 0.5 * (ys[1:] + ys[:-1]):
+        if np.count_nonzero((a[:, 1] < y) != (b[:, 1] < y)) > 2:
+            return False
+    return True
+
+
+def test_y_monotone_polygons_are_one_piece_and_others_are_cut():
+    """fillConvexPoly fills any y-monotone polygon, so exactly those are drawn in one call."""
+    rng = np.random.default_rng(7)
+    counts = {True: 0, False: 0}
+    for k in range(60):
+        n = int(rng.integers(5, 14))
+        ang = 2 * np.pi * (np.arange(n) + rng.uniform(-0.3, 0.3, n)) / n
+        radius = 20 * (1 + rng.uniform(-0.4, 0.4, n))
+        poly = np.stack([30 + radius * np.cos(ang), 30 + radius * np.sin(ang)], 1)
+        monotone = _y_monotone_brute_force(poly)
+        counts[monotone] += 1
+        pieces = exact_pieces({"p": [(poly, 0.0)]})["p"]       # no inset: the polygon itself
+        assert (len(pieces) == 1) == monotone
+    assert min(counts.values()) >= 10                           # both kinds were tried
+
+
+def test_fill_y_monotone_non_convex_polygon_is_exact():
+    notched = np.array([[10.3, 10.2], [50.1, 12.0], [32.0, 30.4], [49.6, 50.3], [11.0, 48.7]])
+    assert len(exact_pieces({"notched": notched})["notched"]) == 1
+    img = np.zeros((60, 60), np.uint8)
+    fill(img, notched, 255)
+    _check_coverage(img, notched)
+    error = img / 255 - _coverage(notched, 60)
+    perimeter = np.linalg.norm(notched - np.roll(notched, -1, 0), axis=1).sum()
+    assert np.abs(error).sum() / perimeter < 0.12      # px of misplaced edge, on average
+    assert abs(error.sum()) / perimeter < 0.03
+
+
+def test_split_and_band_parts_draw_their_outline_without_seams():
+    t = np.linspace(0, np.pi, 7)
+    lips = np.concatenate([                                     # a cupid's bow: a cusp at 3
+        np.stack([10 + 40 * t[:4] / np.pi, 30 - 8 * np.sin(2 * t[:4]) ** 2 - 2], 1),
+        np.stack([10 + 40 * t[4:] / np.pi, 30 - 8 * np.sin(2 * t[4:]) ** 2 - 2], 1),
+        np.stack([50 - 40 * t[1:-1] / np.pi, 30 + 12 * np.sin(t[1:-1])], 1)])
+    lips[3, 1] += 4.0
+    assert not _y_monotone_brute_force(lips)
+    pieces = exact_pieces({"lips": split_parts(lips, 3, 9)})["lips"]
+    assert len(pieces) == 2                                     # two monotone halves
+    img = np.zeros((60, 60), np.uint8)
+    fill_pieces(img, pieces, 255)
+    _check_coverage(img, lips)
+    top = np.stack([np.linspace(10, 50, 5), 20 - 6 * np.sin(np.linspace(0, np.pi, 5))], 1)
+    bottom = top + [0.0, 5.0]
+    img = np.zeros((60, 60), np.uint8)
+    fill_band(img, top, bottom, 255)
+    lower = [bottom[-1], 0.5 * (bottom[2] + bottom[3]), 0.5 * (bottom[1] + bottom[2]), bottom[0]]
+    _check_coverage(img, np.concatenate([top, lower]))
+
+
+def test_thin_shapes_are_inset_less_not_turned_inside_out():
+    """A sliver thinner than twice the inset is drawn (a little too wide), not lost."""
+    sliver = np.array([[10.2, 30.0], [50.3, 29.6], [50.1, 30.5], [10.4, 30.9]])   # ~0.9 px
+    img = np.zeros((60, 60), np.uint8)
+    fill(img, sliver, 255)
+    area = 40 * 0.9
+    assert area < img.sum() / 255 < area + 0.7 * 2 * 40
+    rows = img.sum(1) / img.sum()
+    assert abs((rows * np.arange(60)).sum() - 30.25) < 0.2           # centred on the sliver
+
+
+def test_blend_matches_the_float_formula():
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    layer = rng.integers(0, 256, (8, 9, 3), dtype=np.uint8)
+    mask = rng.integers(0, 256, (8, 9), dtype=np.uint8)
+    expected = img.astype(float)
+    a = mask[..., None] / 255
+    expected[5:13, 4:13] = layer * a + img[5:13, 4:13] * (1 - a)
+    blend(img, 4, 5, layer, mask)
+    assert np.abs(img - expected).max() <= 1.0
+
+
 def test_fill_non_convex_is_seamless_and_exact():
-    """Star-shaped polygons with reflex vertices (drawn as convex pieces) cover their area and
-    every pixel well inside them fully: no seams, no holes, nothing outside."""
+    """Star-shaped polygons with reflex vertices (cut into y-monotone pieces where needed) cover
+    their area and every pixel well inside them fully: no seams, no holes, nothing outside."""
     _check_fill(np.array([[10.3, 10.2], [50.1, 12.0], [32.0, 30.4], [49.6, 50.3], [11.0, 48.7],
                           [20.2, 30.0]]))
     rng = np.random.default_rng(5)

@@ -267,7 +267,7 @@ def _monotone_pieces(zl: list, rl: list, d: list) -> list:
         u = c - zl[k]
         den = nk.real * w.real + nk.imag * w.imag
         t = (d[k] - (nk.real * u.real + nk.imag * u.imag)) / den if den < 0 else -1.0
-        if not 0.0 < t < 1.0:
+        if t <= 0.0:                # (t < 1 for an inset, t > 1 for an outset)
             raise _NotStarShaped
         return c + t * w
 
