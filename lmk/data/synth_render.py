@@ -201,8 +201,8 @@ def draw_face(img, points3d, outline3d, pose, camera, app, width: float = 1.0,
         fill_rough(img, fp["neck"], _shaded(skin, 0.7 * s_chin))
     if app["ears"]:
         ear_z = float(rot[2, 0])                              # the ears' normal, z component
-        for k, side in enumerate((-1.0, 1.0)):
-            if ear_z * side < 0.25:
+        for k, sign in enumerate((-1.0, 1.0)):                # left ear, right ear
+            if ear_z * sign < 0.25:
                 fill_rough(img, fp["ears"][8 * k:8 * k + 8], _shaded(skin, 0.8 * s_chin))
     if app["has_hair"]:
         fill_rough(img, np.concatenate([L[16:17], fp["hair"], L[0:1]]), app["hair"])
