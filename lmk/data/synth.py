@@ -202,6 +202,7 @@ def render_face_item(rng, size: int, cfg: Difficulty, face_scale=None, shift=Non
     img = render_background(rng, size)
     fp = draw_face(img, points3d, outline3d, pose, camera, app, identity[0], rotation)
     landmarks = fp["landmarks"]
+    landmarks32 = landmarks.astype(np.float32)
     occluded = np.zeros(68, bool)
     if rng.random() < cfg.occluder_prob:
         mask = draw_occluders(img, rng, landmarks, int(rng.integers(1, cfg.max_occluders + 1)))
@@ -210,9 +211,9 @@ def render_face_item(rng, size: int, cfg: Difficulty, face_scale=None, shift=Non
     img = apply_effects(img, rng, sample_effects_for(rng, cfg, size))
     return {
         "image": img,
-        "landmarks": landmarks.astype(np.float32),
+        "landmarks": landmarks32,
         "pose": pose.astype(np.float32),
-        "box": landmark_box(landmarks),
+        "box": landmark_box(landmarks32),
         "five_points": noisy_five_points(rng, landmarks).astype(np.float32),
         "occluded": occluded,
         "identity": identity.astype(np.float32),

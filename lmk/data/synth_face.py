@@ -180,13 +180,15 @@ def follow_silhouette(x, h, front, yaw_deg):
 
     The ellipse through the frontal point ``(x, h)`` has half-width ``|x|`` and reaches forward
     to depth ``front``; under yaw ``psi`` its extreme in x sits at ``tan(t) = (b / a) tan(psi)``
-    with ``a = |x|``, ``b = front - h``. Returns the new ``(x, h)``; at yaw 0 nothing moves.
+    with ``a = |x|``, ``b = front - h``, i.e. ``(cos t, sin t) = (a cos psi, b sin psi) / r``
+    with ``r = |(a cos psi, b sin psi)|``. Returns the new ``(x, h)``; at yaw 0 nothing moves.
     """
-    psi = np.deg2rad(yaw_deg)
-    a = np.maximum(np.abs(x), 1e-9)
+    psi = math.radians(float(yaw_deg))
+    a_cos = np.maximum(np.abs(x), 1e-9) * math.cos(psi)
     b = np.maximum(front - h, 0.0)
-    t = np.arctan2(b * np.sin(psi), a * np.cos(psi))
-    return x * np.cos(t), h + np.sign(x) * b * np.sin(t)
+    b_sin = b * math.sin(psi)
+    r = np.hypot(a_cos, b_sin)
+    return x * (a_cos / r), h + np.sign(x) * b * (b_sin / r)
 
 
 def shape_3d(identity, expression, yaw_deg: float) -> tuple[np.ndarray, np.ndarray]:
@@ -225,7 +227,7 @@ def project(points, pose, camera, rotation=None) -> np.ndarray:
     """Project head-frame points ``(..., 3)`` with ``pose = (yaw, pitch, roll)`` degrees and
     ``camera = (s, cx, cy, D)`` to pixel coordinates ``(..., 2)`` (float64). ``rotation``
     may pass ``rotation_matrix(*pose)`` if it is already at hand."""
-    s, cx, cy, dist = (float(v) for v in camera)
+    s, cx, cy, dist = np.asarray(camera, float).tolist()
     rot = rotation_matrix(*pose) if rotation is None else rotation
     p = np.asarray(points, float) @ rot.T
     depth = p[..., 2] + dist

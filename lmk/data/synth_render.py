@@ -105,16 +105,19 @@ def shading(points, rot, camera, width: float, light, ambient: float) -> np.ndar
     sphere at the smaller root of ``|p0 + t d|^2 = 1``. The normal there is ``hit / axes``
     (head frame); ``n . light`` is taken in the head frame as ``(hit / axes) . (R^T light)``.
     """
-    s, cx, cy, _ = (float(v) for v in camera)
+    s, cx, cy, _ = np.asarray(camera, float).tolist()
     inv_axes = 1.0 / np.array([1.02 * width, 1.45, 1.1])
     p0 = (points - (cx, cy)) @ (rot[:2] * (inv_axes / s)) - (0.0, 0.3 * inv_axes[1], 0.0)
     d = rot[2] * inv_axes
     a, b = float(d @ d), p0 @ d
-    c = (p0 * p0).sum(1) - 1.0
+    c = (p0 * p0) @ _ONES3 - 1.0                                  # |p0|^2 - 1, row by row
     t = (-b - np.sqrt(np.maximum(b * b - a * c, 0.0))) / a
     normal = (p0 + t[:, None] * d) * inv_axes
-    cos = (normal @ (light @ rot)) / -np.sqrt((normal * normal).sum(1))
+    cos = (normal @ (light @ rot)) / -np.sqrt((normal * normal) @ _ONES3)
     return ambient + (1.05 - ambient) * np.maximum(cos, 0.0)
+
+
+_ONES3 = np.ones(3)
 
 
 _GRID = 12
