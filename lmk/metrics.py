@@ -81,6 +81,19 @@ def _normaliser(gt: torch.Tensor, norm, layout: Layout, box) -> torch.Tensor:
     return d
 
 
+def _pair(pred, gt, min_ndim: int, last: int, shape: str):
+    """``pred`` and ``gt`` as float tensors of one dtype, checked to share a shape ``shape``
+    (at least ``min_ndim`` dims, the last of size ``last``); also whether ``pred`` was numpy."""
+    p, was_numpy = to_torch(pred)
+    g, _ = to_torch(gt)
+    p = _float(p)
+    g = _float(g).to(p)
+    if p.ndim < min_ndim or p.shape[-1] != last or p.shape != g.shape:
+        raise ValueError(f"pred and gt must both have shape {shape}, "
+                         f"got {tuple(p.shape)} and {tuple(g.shape)}")
+    return p, g, was_numpy
+
+
 def nme(pred, gt, norm="inter_ocular", *, layout: Layout = LAYOUT_68, box=None):
     """Normalised mean error per image (Earp et al. (2021), Eq. 4, without the mean over images).
 
@@ -99,13 +112,7 @@ def nme(pred, gt, norm="inter_ocular", *, layout: Layout = LAYOUT_68, box=None):
         ValueError: shape mismatch, unknown norm, a layout/landmark-count mismatch, or a
             normalising distance that is not positive and finite.
     """
-    p, was_numpy = to_torch(pred)
-    g, _ = to_torch(gt)
-    p = _float(p)
-    g = _float(g).to(p)
-    if p.ndim < 2 or p.shape[-1] != 2 or p.shape != g.shape:
-        raise ValueError(f"pred and gt must both have shape (..., N, 2), "
-                         f"got {tuple(p.shape)} and {tuple(g.shape)}")
+    p, g, was_numpy = _pair(pred, gt, 2, 2, "(..., N, 2)")
     if p.shape[-2] == 0:
         raise ValueError("pred and gt have no landmarks (N = 0)")
     d = _normaliser(g, norm, layout, box)
@@ -183,13 +190,7 @@ def pose_mae(pred, gt, *, wrap: bool = True):
         ``(3,)`` MAE of yaw, pitch, roll over all leading dims, same kind as ``pred``. Xia et
         al.'s MAE is the mean of the three.
     """
-    p, was_numpy = to_torch(pred)
-    g, _ = to_torch(gt)
-    p = _float(p)
-    g = _float(g).to(p)
-    if p.ndim < 1 or p.shape[-1] != 3 or p.shape != g.shape:
-        raise ValueError(f"pred and gt must both have shape (..., 3) of (yaw, pitch, roll) "
-                         f"degrees, got {tuple(p.shape)} and {tuple(g.shape)}")
+    p, g, was_numpy = _pair(pred, gt, 1, 3, "(..., 3) of (yaw, pitch, roll) degrees")
     if p.numel() == 0:
         raise ValueError("pred and gt are empty: need at least one pose")
     diff = p - g
