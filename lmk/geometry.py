@@ -12,7 +12,8 @@ Changing resolution by a factor ``s`` keeps pixel *edges* aligned, so the point 
 OpenCV's ``warpAffine`` and ``resize`` use the same pixel-centre convention.
 
 Affine transforms are ``(..., 2, 3)`` matrices ``M`` acting as ``p' = M[:, :2] @ p + M[:, 2]``.
-All functions accept numpy arrays or torch tensors and return the kind they were given.
+All functions accept numpy arrays or torch tensors and return the kind they were given;
+integer points become float by :func:`lmk._backend.as_float` (float32), floats keep their dtype.
 """
 
 from __future__ import annotations
@@ -22,16 +23,12 @@ import math
 import numpy as np
 import torch
 
-from ._backend import from_torch, to_torch
+from ._backend import as_float, check_size, from_torch, to_torch
 
 
 def _check_points(points: torch.Tensor, name: str = "points") -> None:
     if points.ndim < 1 or points.shape[-1] != 2:
         raise ValueError(f"{name} must have shape (..., 2) of (x, y), got {tuple(points.shape)}")
-
-
-def _float(t: torch.Tensor) -> torch.Tensor:
-    return t if t.is_floating_point() else t.to(torch.float64)
 
 
 def rescale_points(points, scale):
@@ -44,7 +41,7 @@ def rescale_points(points, scale):
         Points of the same shape and kind. ``rescale_points(p, 1 / s)`` is the inverse.
     """
     p, was_numpy = to_torch(points)
-    p = _float(p)
+    p = as_float(p)
     _check_points(p)
     s, _ = to_torch(scale)
     s = s.to(p)
@@ -57,9 +54,7 @@ def rescale_points(points, scale):
 
 def resize_points(points, src_size, dst_size):
     """Map points from an image of ``src_size = (H, W)`` to one of ``dst_size = (H', W')``."""
-    (sh, sw), (dh, dw) = src_size, dst_size
-    if min(sh, sw, dh, dw) <= 0:
-        raise ValueError(f"sizes must be positive (H, W), got {src_size} -> {dst_size}")
+    (sh, sw), (dh, dw) = check_size(src_size, "src_size"), check_size(dst_size, "dst_size")
     return rescale_points(points, (dw / sw, dh / sh))
 
 
@@ -75,7 +70,7 @@ def apply_affine(points, matrix):
         return points @ matrix[:, :2].T + matrix[:, 2]
     p, was_numpy = to_torch(points)
     m, _ = to_torch(matrix)
-    p = _float(p)
+    p = as_float(p)
     _check_points(p)
     if m.shape[-2:] != (2, 3):
         raise ValueError(f"matrix must have shape (..., 2, 3), got {tuple(m.shape)}")
@@ -95,7 +90,7 @@ def _to_3x3(m: torch.Tensor) -> torch.Tensor:
 def invert_affine(matrix):
     """Inverse of ``(..., 2, 3)`` affine matrices; a singular matrix raises ``ValueError``."""
     m, was_numpy = to_torch(matrix)
-    m = _float(m)
+    m = as_float(m)
     if m.shape[-2:] != (2, 3):
         raise ValueError(f"matrix must have shape (..., 2, 3), got {tuple(m.shape)}")
     det = torch.linalg.det(m[..., :2])
@@ -110,7 +105,7 @@ def compose_affine(a, b):
         return np.hstack([a[:, :2] @ b[:, :2], (a[:, :2] @ b[:, 2] + a[:, 2])[:, None]])
     ta, was_numpy = to_torch(a)
     tb, _ = to_torch(b)
-    ta = _float(ta)
+    ta = as_float(ta)
     out = _to_3x3(ta) @ _to_3x3(tb.to(ta))
     return from_torch(out[..., :2, :], was_numpy)
 
@@ -133,7 +128,7 @@ def similarity_transform(src, dst, weights=None):
     """
     s, was_numpy = to_torch(src)
     d, _ = to_torch(dst)
-    s = _float(s)
+    s = as_float(s)
     d = d.to(s)
     _check_points(s, "src")
     _check_points(d, "dst")
@@ -165,7 +160,7 @@ def affine_transform(src, dst):
     """Least-squares general affine transform mapping ``src`` to ``dst`` (``(..., N >= 3, 2)``)."""
     s, was_numpy = to_torch(src)
     d, _ = to_torch(dst)
-    s = _float(s)
+    s = as_float(s)
     d = d.to(s)
     _check_points(s, "src")
     if s.shape != d.shape or s.shape[-2] < 3:

@@ -17,7 +17,8 @@ NMEs are fractions (0.05 is 5 %). Over a test set, the cumulative error distribu
 the fraction of images with NME <= e; AUC@T is its area on ``[0, T]`` divided by ``T`` and the
 failure rate is the fraction with NME > T (Earp et al. use T = 0.08, Xia et al. 0.1).
 
-All functions accept numpy arrays or torch tensors and return the kind they were given.
+All functions accept numpy arrays or torch tensors and return the kind they were given; the
+result's float dtype follows ``pred`` (integers become float32 by :func:`lmk._backend.as_float`).
 """
 
 from __future__ import annotations
@@ -27,14 +28,10 @@ import numbers
 
 import torch
 
-from ._backend import from_torch, to_torch
+from ._backend import as_float, from_torch, to_torch
 from .layouts import LAYOUT_68, Layout
 
 NORMS = ("inter_ocular", "inter_pupil", "bbox")
-
-
-def _float(t: torch.Tensor) -> torch.Tensor:
-    return t if t.is_floating_point() else t.to(torch.float64)
 
 
 def _normaliser(gt: torch.Tensor, norm, layout: Layout, box) -> torch.Tensor:
@@ -58,7 +55,7 @@ def _normaliser(gt: torch.Tensor, norm, layout: Layout, box) -> torch.Tensor:
             size = gt.amax(-2) - gt.amin(-2)                              # (..., 2): w, h
         else:
             bx, _ = to_torch(box)
-            bx = _float(bx).to(gt)
+            bx = as_float(bx).to(gt)
             if bx.shape[-1:] != (4,):
                 raise ValueError(f"box must have shape (..., 4) of (x0, y0, x1, y1), "
                                  f"got {tuple(bx.shape)}")
@@ -72,7 +69,7 @@ def _normaliser(gt: torch.Tensor, norm, layout: Layout, box) -> torch.Tensor:
         d = torch.full(batch, float(norm), dtype=gt.dtype, device=gt.device)
     else:
         d, _ = to_torch(norm)
-        d = _float(d).to(gt)
+        d = as_float(d).to(gt)
         try:
             d = d.expand(batch)
         except RuntimeError:
@@ -86,8 +83,8 @@ def _pair(pred, gt, min_ndim: int, last: int, shape: str):
     (at least ``min_ndim`` dims, the last of size ``last``); also whether ``pred`` was numpy."""
     p, was_numpy = to_torch(pred)
     g, _ = to_torch(gt)
-    p = _float(p)
-    g = _float(g).to(p)
+    p = as_float(p)
+    g = as_float(g).to(p)
     if p.ndim < min_ndim or p.shape[-1] != last or p.shape != g.shape:
         raise ValueError(f"pred and gt must both have shape {shape}, "
                          f"got {tuple(p.shape)} and {tuple(g.shape)}")
@@ -130,7 +127,7 @@ def _nmes(nmes, threshold) -> tuple[torch.Tensor, bool, float]:
             or not (math.isfinite(threshold) and threshold > 0):
         raise ValueError(f"threshold must be a positive number, got {threshold!r}")
     e, was_numpy = to_torch(nmes)
-    e = _float(e).reshape(-1)
+    e = as_float(e).reshape(-1)
     if e.numel() == 0:
         raise ValueError("nmes is empty: need at least one image")
     if (e < 0).any():

@@ -157,3 +157,13 @@ def test_numpy_fast_paths_equal_the_torch_paths():
                                                                      torch.from_numpy(a)).numpy(), atol=1e-12)
     with pytest.raises(ValueError, match=r"\(\.\.\., 2\)"):
         apply_affine(np.zeros((4, 3)), a)
+
+
+def test_rescale_points_integer_points_follow_the_float_rule():
+    """Integer points become float32 (as in gaussian_heatmaps); floats keep their dtype."""
+    ints = np.array([[0, 0], [3, 1]])
+    out = rescale_points(ints, 2)
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32
+    np.testing.assert_array_equal(out, [[0.5, 0.5], [6.5, 2.5]])
+    assert rescale_points(ints.astype(np.float64), 2).dtype == np.float64
+    assert rescale_points(torch.tensor(ints), 2).dtype == torch.float32

@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 from torch.utils.data import Dataset
 
+from .._backend import check_positive_int
 from ..layouts import LAYOUT_68
 from .synth_face import EXPRESSION_NAMES, IDENTITY_NAMES, project, rotation_matrix, shape_3d
 from .synth_render import draw_face, sample_appearance
@@ -100,16 +101,15 @@ def get_difficulty(difficulty) -> Difficulty:
 
 
 def check_size(size) -> int:
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or \
-            not MIN_SIZE <= size <= MAX_SIZE:
+    """A synthetic image side in ``[MIN_SIZE, MAX_SIZE]`` px (Python or numpy int)."""
+    side = check_positive_int(size, "size")
+    if not MIN_SIZE <= side <= MAX_SIZE:
         raise ValueError(f"size must be an int in [{MIN_SIZE}, {MAX_SIZE}] px, got {size!r}")
-    return int(size)
+    return side
 
 
 def _check_count(name, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
+    return check_positive_int(value, name)
 
 
 def _check_index(index, n: int, owner: str) -> int:

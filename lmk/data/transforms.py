@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import torch
 
+from .._backend import check_positive_int, check_size
 from ..geometry import (apply_affine, compose_affine, rescale_points, rotation_matrix,
                         similarity_transform)
 
@@ -67,13 +68,6 @@ def _check_landmarks(landmarks, name: str = "landmarks") -> np.ndarray:
     return p
 
 
-def _size(size) -> tuple[int, int]:
-    h, w = (size, size) if np.isscalar(size) else size
-    if int(h) <= 0 or int(w) <= 0:
-        raise ValueError(f"size must be positive (H, W), got {size}")
-    return int(h), int(w)
-
-
 # --- warping ----------------------------------------------------------------------------------
 
 def warp_image(image, matrix, size, *, border_value=0, interpolation=cv2.INTER_LINEAR):
@@ -90,7 +84,7 @@ def warp_image(image, matrix, size, *, border_value=0, interpolation=cv2.INTER_L
     m = np.asarray(matrix, dtype=np.float64)
     if m.shape != (2, 3):
         raise ValueError(f"matrix must have shape (2, 3), got {m.shape}")
-    h, w = _size(size)
+    h, w = check_size(size)
     return cv2.warpAffine(image, m, (w, h), flags=interpolation,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
 
@@ -128,7 +122,7 @@ def crop_matrix(box, size, margin: float = 0.2) -> np.ndarray:
         raise ValueError(f"box must be (x0, y0, x1, y1) with x1 > x0 and y1 > y0, got {box}")
     if margin < 0:
         raise ValueError(f"margin must be >= 0, got {margin}")
-    h, w = _size(size)
+    h, w = check_size(size)
     side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
     corner = np.array([(x0 + x1 - side) / 2, (y0 + y1 - side) / 2])   # top-left edge of the square
     scale = np.array([w / side, h / side])
@@ -139,7 +133,7 @@ def crop_matrix(box, size, margin: float = 0.2) -> np.ndarray:
 
 def reference_points(size, reference=REFERENCE_FIVE_POINTS) -> np.ndarray:
     """The 5-point reference in output pixels: fraction ``u`` -> ``u * W' - 0.5``."""
-    h, w = _size(size)
+    h, w = check_size(size)
     ref = np.asarray(reference, dtype=np.float64)
     return ref * np.array([w, h]) - 0.5
 
@@ -179,6 +173,7 @@ def flip_matrix(width: int) -> np.ndarray:
     Pixel ``i`` goes to pixel ``W - 1 - i``, so in the pixel-centre convention the mirror axis is
     ``x = (W - 1) / 2``, not ``W / 2`` (that would shift every point by one pixel).
     """
+    width = check_positive_int(width, "width")
     return np.array([[-1.0, 0.0, width - 1.0], [0.0, 1.0, 0.0]])
 
 
@@ -192,7 +187,7 @@ def flip_landmarks(landmarks, width: int, flip_perm) -> np.ndarray:
     if p.shape[-2] != len(perm):
         raise ValueError(f"flip_perm has {len(perm)} entries for {p.shape[-2]} landmarks")
     out = p[..., perm, :].copy()
-    out[..., 0] = width - 1 - out[..., 0]
+    out[..., 0] = check_positive_int(width, "width") - 1 - out[..., 0]
     return out
 
 
@@ -240,7 +235,7 @@ def random_affine_matrix(rng: np.random.Generator, size, max_rotation: float = 1
     Returns:
         ``(2, 3)`` float64, image -> augmented image.
     """
-    h, w = _size(size)
+    h, w = check_size(size)
     angle = rng.uniform(-max_rotation, max_rotation)
     scale = rng.uniform(1 - max_scale, 1 + max_scale)
     shift = rng.uniform(-max_shift, max_shift, size=2)
@@ -360,7 +355,7 @@ class Augment:
         The matrix acts on output-image coordinates; if ``flipped``, the landmarks must also be
         re-indexed with the layout's ``flip_perm``.
         """
-        h, w = _size(size)
+        h, w = check_size(size)
         flipped = bool(rng.uniform() < self.flip_prob)
         m = flip_matrix(w) if flipped else np.array([[1.0, 0, 0], [0, 1.0, 0]])
         r = random_affine_matrix(rng, (h, w), self.max_rotation, self.max_scale, self.max_shift)
