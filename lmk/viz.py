@@ -36,20 +36,34 @@ def draw_landmarks(ax, image=None, landmarks=None, *, layout: Layout | None = LA
     return ax
 
 
-def plot_ced(ax, nmes: dict, threshold: float = 0.08, steps: int = 200):
+def plot_ced(ax, nmes: dict, threshold: float = 0.08, steps: int = 200, xmax=None):
     """Cumulative error distribution of per-image NMEs, one curve per entry of ``nmes``.
 
     Args:
         nmes: ``{label: (M,) per-image NMEs as fractions}``.
+        threshold: the AUC / failure-rate threshold (a fraction).
+        xmax: right end of the x axis as a fraction: ``None`` stops at ``threshold`` (the part
+            AUC integrates); ``"auto"`` extends to the 99th percentile of all NMEs when that is
+            larger, so large errors do not leave an empty plot, and marks ``threshold``.
     """
-    grid = np.linspace(0.0, threshold, steps)
-    for label, values in nmes.items():
-        v = np.sort(_numpy(values).ravel())
+    values = {label: np.sort(_numpy(v).ravel()) for label, v in nmes.items()}
+    if xmax is None:
+        xmax = threshold
+    elif xmax == "auto":
+        finite = np.concatenate([v[np.isfinite(v)] for v in values.values()] + [np.zeros(1)])
+        xmax = max(threshold, 1.05 * float(np.quantile(finite, 0.99)))
+    elif isinstance(xmax, str) or not xmax > 0:
+        raise ValueError(f"plot_ced: xmax must be None, 'auto' or a positive fraction, got {xmax!r}")
+    grid = np.linspace(0.0, xmax, steps)
+    for label, v in values.items():
         frac = np.searchsorted(v, grid, side="right") / max(len(v), 1)
         ax.plot(100 * grid, frac, label=label)
+    if xmax > threshold:
+        ax.axvline(100 * threshold, color="grey", ls=":", lw=1,
+                   label=f"threshold {100 * threshold:g} %")
     ax.set_xlabel("NME (%)")
     ax.set_ylabel("fraction of images")
-    ax.set_xlim(0, 100 * threshold)
+    ax.set_xlim(0, 100 * xmax)
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     ax.legend()
@@ -240,6 +254,84 @@ def show_heatmap_marginals(fig, heatmap, hx, hy, point=None, title=None):
     if title:
         ax_x.set_title(title)
     return ax, ax_x, ax_y
+
+
+DECODER_STYLES = {"argmax": ("s", "lime"), "shift": ("D", "deepskyblue"), "dark": ("o", "red"),
+                  "soft_argmax": ("^", "magenta")}
+
+
+def show_decoders(ax, heatmap, truth, *, blur_sigma: float = 1.0, radius: float = 4.0):
+    """A ``2 radius``-cell window of one ``(H, W)`` heatmap around ``truth`` with the answer of
+    every decoder of :func:`lmk.codecs.decode_heatmaps` (hollow markers; truth: cyan cross).
+
+    An answer outside the window is drawn on its edge and its legend entry says where it is,
+    so no marker leaves the panel silently. The legend sits right of the axes on a dark frame.
+
+    Returns:
+        ``{method: (2,) decoded (x, y) in cells}``.
+    """
+    from .codecs import METHODS, decode_heatmaps
+
+    h, t = _numpy(heatmap), _numpy(truth).astype(np.float64).reshape(2)
+    lo, hi = t - radius, t + radius
+    ax.imshow(h, cmap="magma", interpolation="nearest")
+    ax.plot(*t, "+", color="cyan", ms=16, mew=2, label="truth")
+    decoded = {}
+    for method in METHODS:
+        q = _numpy(decode_heatmaps(h[None], method, blur_sigma=blur_sigma))[0].astype(np.float64)
+        decoded[method] = q
+        shown = np.clip(q, lo, hi)
+        label = f"{method}: error {np.linalg.norm(q - t):.2f}"
+        if not np.array_equal(shown, q):
+            label += f"\n(at {q[0]:.1f}, {q[1]:.1f}:\ndrawn on the edge)"
+        marker, color = DECODER_STYLES[method]
+        ax.plot(*shown, marker, color=color, mfc="none", ms=9, mew=1.5, label=label,
+                clip_on=False)
+    ax.set(xlim=(lo[0], hi[0]), ylim=(hi[1], lo[1]), xlabel="x (cells)", ylabel="y (cells)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), facecolor="0.25",
+              labelcolor="white", framealpha=1.0, borderaxespad=0.0)
+    return decoded
+
+
+def show_decoding(sigma: float, noise: float, offset=(0.0, 0.0), *, size: int = 64,
+                  cell=(30, 21), seed: int = 0):
+    """One landmark at ``cell + offset`` encoded as a 2D heatmap and as 1D marginals (Yin et
+    al. (2020), Eq. 12), plus noise, decoded by every method: a figure for a decoder widget.
+
+    The noise is one fixed draw (``seed``) scaled by ``noise``, so moving a slider changes only
+    what it names. Left: :func:`show_decoders` on the 2D map; right: each decoder's error.
+
+    Args:
+        sigma: Gaussian std in cells (also DARK's blur); noise: std of the per-cell noise;
+        offset: ``(dx, dy)`` sub-cell position of the landmark from the centre of ``cell``.
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    import matplotlib.pyplot as plt
+
+    from .codecs import METHODS, decode_marginals, gaussian_heatmaps, gaussian_marginals
+
+    truth = np.asarray(cell, np.float64) + np.asarray(offset, np.float64)
+    rng = np.random.default_rng(seed)
+    field, field_x, field_y = rng.standard_normal((size, size)), *rng.standard_normal((2, 1, size))
+    heatmap = gaussian_heatmaps(truth[None], (size, size), sigma)[0] + noise * field
+    hx, hy = gaussian_marginals(truth[None], (size, size), sigma)
+    hx, hy = hx + noise * field_x, hy + noise * field_y
+    fig, (ax, bars) = plt.subplots(1, 2, figsize=(11, 4.2), width_ratios=(1.6, 1))
+    found_2d = show_decoders(ax, heatmap, truth, blur_sigma=sigma)
+    ax.set_title(f"2D map, sigma {sigma:g}, noise {noise:g}: a window around the truth")
+    errors_1d = [np.linalg.norm(_numpy(decode_marginals(hx, hy, m, blur_sigma=sigma))[0] - truth)
+                 for m in METHODS]
+    errors_2d = [np.linalg.norm(found_2d[m] - truth) for m in METHODS]
+    x, floor = np.arange(len(METHODS)), 1e-6  # log axis: an exact answer is drawn at the floor
+    bars.bar(x - 0.2, np.maximum(errors_2d, floor), 0.4, label="2D")
+    bars.bar(x + 0.2, np.maximum(errors_1d, floor), 0.4, label="1D marginals")
+    bars.set_xticks(x, METHODS)
+    bars.set(yscale="log", ylim=(floor, None), ylabel="error (cells, log scale)",
+             title="distance to the truth")
+    bars.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def explore(fn, **controls):
