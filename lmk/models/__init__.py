@@ -9,11 +9,9 @@
 
 from .backbones import MobileNetV2, ResNet, build_backbone, mobilenet_v2, resnet
 from .heads import UpsampleHead, check_strategy
-from .heatmap import (FlipAveraged, ForegroundHeatmapLoss, HeatmapModel, flip_test_heatmaps,
-                      train_heatmap_model, unflip_heatmaps)
+from .heatmap import FlipAveraged, HeatmapModel, flip_test_heatmaps, unflip_heatmaps
 from .marginal import CoAttention, MarginalDetector
 from .regression import RegressionModel
 
 __all__ = ["MobileNetV2", "ResNet", "build_backbone", "mobilenet_v2", "resnet", "UpsampleHead",
-           "check_strategy", "HeatmapModel", "FlipAveraged", "ForegroundHeatmapLoss", "flip_test_heatmaps",
-           "train_heatmap_model", "unflip_heatmaps", "CoAttention", "MarginalDetector", "RegressionModel"]
+           "check_strategy", "HeatmapModel", "FlipAveraged", "flip_test_heatmaps", "unflip_heatmaps", "CoAttention", "MarginalDetector", "RegressionModel"]

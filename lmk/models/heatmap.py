@@ -15,18 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..losses import ForegroundHeatmapLoss
+from .._backend import check_size
 from .backbones import build_backbone
 from .heads import UpsampleHead, check_strategy
 
 
 def _size_pair(size, name: str) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    pair = (size, size) if isinstance(size, int) else tuple(size)
-    if len(pair) != 2 or not all(isinstance(v, int) and v > 0 for v in pair):
-        raise ValueError(f"{name} must be a positive int or an (H, W) pair of ints, got {size!r}")
-    return pair
+    return None if size is None else check_size(size, name)
 
 
 class HeatmapModel(nn.Module):
@@ -130,37 +125,3 @@ class FlipAveraged(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         return flip_test_heatmaps(self.model, images, self.flip_perm)
-
-
-def train_heatmap_model(model: HeatmapModel, train_data, val_data, *, sigma: float = 2.0,
-                        foreground_weight: float = 20.0, method: str = "dark", flip_perm=None,
-                        norm: str = "bbox", **fit_kwargs) -> dict:
-    """Train an Earp-style heatmap model with ``lmk.train.fit`` and evaluate it.
-
-    Args:
-        model: a :class:`HeatmapModel`.
-        train_data, val_data: ``lmk.data.LandmarkDataset`` s (their ``input_size`` sets the codec).
-        sigma: target Gaussian std in heatmap pixels.
-        foreground_weight: see :class:`ForegroundHeatmapLoss` (0 gives plain MSE).
-        method: decoder of ``lmk.codecs`` (Earp use DARK, Sec. 2.2).
-        flip_perm: if given, also evaluate with flip test-time averaging (:class:`FlipAveraged`).
-        norm: NME normalisation (Earp Sec. 3.2: ``"bbox"``, the root of the box area).
-        fit_kwargs: passed to ``lmk.train.fit`` (epochs, lr, batch_size, seed, device, ...).
-    Returns:
-        ``{"history", "eval", "eval_flip" (or None), "codec"}`` with ``lmk.train.Evaluation`` s.
-    """
-    from ..codecs import HeatmapCodec
-    from ..train import evaluate, fit
-
-    input_size = train_data.input_size
-    codec = HeatmapCodec(input_size, model.heatmap_size(input_size), sigma, method)
-    loss_fn = ForegroundHeatmapLoss(codec, foreground_weight)
-    history = fit(model, train_data, val_data, loss_fn=loss_fn, decode_fn=codec.decode, norm=norm,
-                  **fit_kwargs)
-    device = fit_kwargs.get("device", "auto")
-    result = {"history": history, "codec": codec, "eval_flip": None,
-              "eval": evaluate(model, val_data, codec.decode, norm=norm, device=device)}
-    if flip_perm is not None:
-        result["eval_flip"] = evaluate(FlipAveraged(model, flip_perm), val_data, codec.decode,
-                                       norm=norm, device=device)
-    return result

@@ -1,0 +1,351 @@
+"""The model zoo: converged models of the course's recipes, shipped as float16 weights.
+
+A live notebook cell has about a minute of CPU; a converged model needs several. So every
+recipe of :mod:`lmk.recipes` is trained once at ``"zoo"`` scale on synthetic faces, and its
+weights (``data/zoo/<name>.pt``, a float16 state dict) and a manifest entry
+(``data/zoo/manifest.json``: the recipe's full configuration, tags, metrics, the mean-shape
+baseline, sha256, per-epoch history, torch version, git commit, command and threads) are
+committed. Notebooks read their tables from here::
+
+    names("03", strategy="SDSD")             # ['n03_sdsd', 'n03_sdsd_s1', 'n03_sdsd_s2']
+    model, entry = load("n03_sdsd")          # eval mode, sha256 checked
+    evaluate("n03_sdsd", n=256, seed=0)      # {"nme", "auc", "failure_rate", "baseline_nme", ...}
+    predict("n03_sdsd", image, five_points=five)   # landmarks in the image's own pixels
+
+Command line::
+
+    python -m lmk.zoo list
+    python -m lmk.zoo build [NAME ...] [--jobs 2]     # default: every recipe (make zoo)
+    python -m lmk.zoo verify [NAME ...]               # today's code still gives the manifest's numbers
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import metrics, recipes
+from .data import LandmarkDataset, open_source, to_original
+from .data.transforms import alignment_matrix, crop_matrix, normalize_image, warp_image
+from .progress import progress
+
+ZOO_DIR = Path(__file__).resolve().parents[1] / "data" / "zoo"
+MANIFEST = "manifest.json"
+METHODS = ("argmax", "shift", "dark", "soft_argmax")
+VAL_N, VAL_SEED, THRESHOLD = 256, 0, 0.08
+TOLERANCE = {"nme": 2e-4, "auc": 2e-3}      # verify: allowed drift (fractions); failure rate: 1 face
+
+
+class ZooError(RuntimeError):
+    """A zoo file is missing, corrupt or out of date; the message names it and the fix."""
+
+
+# ------------------------------------------------------------------------------ the manifest
+def manifest(zoo_dir=None) -> dict:
+    """``{name: entry}`` of ``data/zoo/manifest.json`` (empty if there is none yet)."""
+    path = Path(zoo_dir or ZOO_DIR) / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())["entries"]
+    except (ValueError, KeyError) as exc:
+        raise ZooError(f"{path} is not a valid zoo manifest ({exc}); rebuild it with "
+                       f"`python -m lmk.zoo build`") from None
+
+
+def _write_manifest(entries: dict, zoo_dir: Path) -> None:
+    text = json.dumps({"entries": dict(sorted(entries.items()))}, indent=1, sort_keys=False)
+    with tempfile.NamedTemporaryFile("w", dir=zoo_dir, suffix=".tmp", delete=False) as f:
+        f.write(text + "\n")
+    os.replace(f.name, zoo_dir / MANIFEST)
+
+
+def names(notebook: str | None = None, **tags) -> list[str]:
+    """Names of the shipped models of a notebook whose tags match ``tags``."""
+    return [n for n, e in manifest().items() if (notebook is None or e["notebook"] == notebook)
+            and all(e["tags"].get(k) == v for k, v in tags.items())]
+
+
+def entry(name: str, zoo_dir=None) -> dict:
+    entries = manifest(zoo_dir)
+    if name not in entries:
+        raise ZooError(f"no zoo model named {name!r} in {Path(zoo_dir or ZOO_DIR) / MANIFEST}; "
+                       f"known: {', '.join(entries) or 'none'} (build it: python -m lmk.zoo build {name})")
+    return entries[name]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load(name: str, zoo_dir=None) -> tuple[torch.nn.Module, dict]:
+    """``(model, entry)``: the float32 network in eval mode with the shipped weights."""
+    e = entry(name, zoo_dir)
+    path = Path(zoo_dir or ZOO_DIR) / e["file"]
+    rebuild = f"rebuild it with `python -m lmk.zoo build {name}`"
+    if not path.is_file():
+        raise ZooError(f"zoo weights {path} are missing; {rebuild}")
+    if _sha256(path) != e["sha256"]:
+        raise ZooError(f"zoo weights {path} do not match the manifest's sha256 (corrupt or "
+                       f"replaced); {rebuild}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model = recipes.build_model(e["recipe"])
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    return model.eval(), e
+
+
+# ----------------------------------------------------------------------------- evaluation
+@functools.lru_cache(maxsize=4)
+def _val_source(render_size: int, difficulty: str, n: int, seed: int) -> tuple:
+    src = open_source("synthetic", None, "val", n=n, size=render_size, seed=seed, difficulty=difficulty)
+    return tuple(src[i] for i in range(len(src)))
+
+
+@functools.lru_cache(maxsize=8)
+def _val_tensors(render_size: int, difficulty: str, n: int, seed: int, mode: str, input_size: int):
+    ds = LandmarkDataset(list(_val_source(render_size, difficulty, n, seed)), input_size, mode=mode)
+    items = [ds[i] for i in range(len(ds))]
+    return (torch.stack([it["image"] for it in items]),
+            torch.stack([it["landmarks"] for it in items]).double().numpy())
+
+
+def validation_set(cfg: dict, n: int | None = None, seed: int = VAL_SEED):
+    """``(images (M, 3, F, F), landmarks (M, N, 2))``: freshly rendered validation faces.
+
+    ``n=None`` is the zoo's fixed validation size :data:`VAL_N`.
+    """
+    d, n = cfg["data"], VAL_N if n is None else n
+    return _val_tensors(d["render_size"], d["difficulty"], n, seed, d["mode"], d["input_size"])
+
+
+@torch.no_grad()
+def _outputs(model, images, flip: bool = False, batch: int = 64):
+    net = recipes.flip_averaged(model) if flip else model
+    outs = [net(images[i:i + batch]) for i in range(0, len(images), batch)]
+    if isinstance(outs[0], tuple):
+        return tuple(torch.cat(parts) for parts in zip(*outs))
+    return torch.cat(outs)
+
+
+def _summary(nmes) -> dict:
+    return {"nme": float(np.mean(nmes)), "auc": float(metrics.auc(nmes, THRESHOLD)),
+            "failure_rate": float(metrics.failure_rate(nmes, THRESHOLD))}
+
+
+def score(model, cfg: dict, shape, n: int | None = None, seed: int = VAL_SEED, methods=METHODS,
+          flip: bool = False) -> dict:
+    """Per-decoder metrics and per-image NMEs of ``model`` and the mean ``shape`` baseline."""
+    images, truth = validation_set(cfg, n, seed)
+    outputs = _outputs(model, images, flip)
+    norm = cfg["train"]["norm"]
+    out = {"baseline_nmes": recipes.baseline_nmes(np.asarray(shape), truth, norm), "methods": {}}
+    for method in methods:
+        pred = recipes.build_codec(cfg, method).decode(outputs)
+        nmes = np.asarray(metrics.nme(pred.double().numpy(), truth, norm=norm))
+        out["methods"][method] = {**_summary(nmes), "nmes": nmes}
+    return out
+
+
+def evaluate(name: str, n: int | None = None, seed: int = VAL_SEED, method: str | None = None,
+             flip: bool = False) -> dict:
+    """Score a zoo model on ``n`` (default 256) freshly rendered validation faces of ``seed``.
+
+    Args:
+        method: decoder (default the recipe's, DARK for heatmaps).
+        flip: Earp's flip test-time averaging (heatmap models).
+    Returns:
+        ``nme``, ``auc``, ``failure_rate`` (fractions), ``baseline_nme`` (the entry's mean shape on
+        the same faces), ``nmes`` and ``baseline_nmes`` per image (for paired comparisons),
+        ``method``, ``norm``.
+    """
+    model, e = load(name)
+    method = method or e["method"]
+    s = score(model, e["recipe"], e["mean_shape"], n, seed, (method,), flip)
+    m = s["methods"][method]
+    return {**m, "baseline_nme": float(s["baseline_nmes"].mean()), "baseline_nmes": s["baseline_nmes"],
+            "method": method, "norm": e["norm"], "name": name}
+
+
+@torch.no_grad()
+def predict(name: str, image, box=None, five_points=None, method: str | None = None) -> np.ndarray:
+    """Landmarks ``(N, 2)`` in the pixels of ``image`` ``(H, W, 3)`` uint8 RGB.
+
+    The image goes through the recipe's own preprocessing: 5-point alignment (``five_points``
+    ``(5, 2)``, e.g. a face detector's eye centres, nose tip and mouth corners) for aligned
+    models, a square crop around ``box`` ``(x0, y0, x1, y1)`` for cropped ones.
+    """
+    model, e = load(name)
+    d = e["recipe"]["data"]
+    if d["mode"] == "align":
+        if five_points is None:
+            raise ValueError(f"{name} was trained on 5-point aligned faces: pass five_points (5, 2)")
+        matrix = alignment_matrix(np.asarray(five_points, np.float64), d["input_size"])
+    else:
+        if box is None:
+            raise ValueError(f"{name} was trained on face-box crops: pass box (x0, y0, x1, y1)")
+        matrix = crop_matrix(np.asarray(box, np.float64), d["input_size"])
+    crop = warp_image(image, matrix, d["input_size"])
+    outputs = model(normalize_image(crop)[None])
+    points = recipes.build_codec(e["recipe"], method).decode(outputs)[0]
+    return to_original(points.double().numpy(), matrix)
+
+
+# ---------------------------------------------------------------------------------- building
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ZOO_DIR.parent.parent, text=True,
+                             capture_output=True, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def _metrics_record(s: dict) -> dict:
+    return {m: {k: v for k, v in r.items() if k != "nmes"} for m, r in s["methods"].items()}
+
+
+def build_one(name: str, zoo_dir=None, threads: int = 1, command: str = "") -> dict:
+    """Train recipe ``name`` at zoo scale on one CPU thread; write its weights; return its entry.
+
+    The metrics are those of the *shipped* float16 weights, reloaded into a float32 network.
+    """
+    zoo_dir = Path(zoo_dir or ZOO_DIR)
+    zoo_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(threads)
+    res = recipes.run(name, "zoo", threads=threads, device="cpu")
+    state = {k: v.half() if v.is_floating_point() else v for k, v in res.model.state_dict().items()}
+    path = zoo_dir / f"{name}.pt"
+    with tempfile.NamedTemporaryFile(dir=zoo_dir, suffix=".tmp", delete=False) as f:
+        torch.save(state, f)
+    os.replace(f.name, path)
+    cfg = res.config
+    model = recipes.build_model(cfg)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    flip = cfg["notebook"] == "03"
+    shape = np.round(res.mean_shape, 4)             # as stored in the manifest
+    s = score(model.eval(), cfg, shape)
+    record = _metrics_record(s)
+    if flip:
+        record["dark+flip"] = _metrics_record(score(model, cfg, shape, methods=("dark",),
+                                                    flip=True))["dark"]
+    h = res.history
+    return {"name": name, "notebook": cfg["notebook"], "file": path.name, "recipe": cfg,
+            "seed": cfg["train"]["seed"], "tags": cfg["tags"], "method": cfg["train"]["method"],
+            "norm": cfg["train"]["norm"], "metrics": record,
+            "baseline_nme": float(s["baseline_nmes"].mean()),
+            "mean_shape": shape.tolist(),
+            "params": sum(p.numel() for p in model.parameters()),
+            "sha256": _sha256(path), "bytes": path.stat().st_size, "seconds": round(res.seconds, 1),
+            "history": {"epoch": h.epoch, "train_loss": h.train_loss, "val_nme": h.val_nme,
+                        "seconds": [round(x, 2) for x in h.seconds]},
+            "torch": torch.__version__, "git_commit": _git_commit(), "command": command,
+            "threads": threads, "validation": {"n": len(s["baseline_nmes"]), "seed": VAL_SEED,
+                                               "threshold": THRESHOLD}}
+
+
+def build(selected=None, jobs: int = 2, zoo_dir=None, log=print) -> dict:
+    """Train the ``selected`` recipes (default: all) in ``jobs`` one-thread processes."""
+    zoo_dir = Path(zoo_dir or ZOO_DIR)
+    zoo_dir.mkdir(parents=True, exist_ok=True)
+    selected = list(selected or recipes.RECIPES)
+    unknown = [n for n in selected if n not in recipes.RECIPES]
+    if unknown:
+        raise ZooError(f"unknown recipe(s) {', '.join(unknown)}; known: {', '.join(recipes.RECIPES)}")
+    command = " ".join(["python -m lmk.zoo"] + [shlex.quote(a) for a in sys.argv[1:]])
+    entries = manifest(zoo_dir)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(build_one, n, zoo_dir, 1, command): n for n in selected}
+        for fut in progress(as_completed(futures), total=len(futures), desc="zoo build"):
+            e = fut.result()
+            entries[e["name"]] = e
+            _write_manifest(entries, zoo_dir)
+            m = e["metrics"][e["method"]]
+            log(f"{e['name']:28s} NME {100 * m['nme']:5.2f} %  baseline {100 * e['baseline_nme']:5.2f} %  "
+                f"({m['nme'] / e['baseline_nme']:.2f}x)  {e['seconds']:.0f} s")
+    return entries
+
+
+def verify(selected=None, zoo_dir=None, log=print) -> list[str]:
+    """Re-evaluate shipped models with today's code; return the problems found (empty: all good).
+
+    A problem is a recipe whose current definition differs from the one recorded, missing or
+    corrupt weights, or a metric that moved beyond :data:`TOLERANCE` from the manifest.
+    """
+    entries = manifest(zoo_dir)
+    problems = []
+    for name in selected or list(entries):
+        try:
+            model, e = load(name, zoo_dir)
+        except ZooError as exc:
+            problems.append(str(exc))
+            continue
+        if name not in recipes.RECIPES:
+            problems.append(f"{name}: no recipe of that name any more (remove the entry or rebuild)")
+            continue
+        if recipes.RECIPES[name].config("zoo") != e["recipe"]:
+            problems.append(f"{name}: its recipe changed since the weights were built; rebuild it "
+                            f"with `python -m lmk.zoo build {name}`")
+            continue
+        s = score(model, e["recipe"], e["mean_shape"], e["validation"]["n"], e["validation"]["seed"])
+        now = _metrics_record(s)
+        tol = {**TOLERANCE, "failure_rate": 1.01 / e["validation"]["n"]}
+        for method, shipped in e["metrics"].items():
+            if method not in now:
+                continue
+            for key, limit in tol.items():
+                if abs(now[method][key] - shipped[key]) > limit:
+                    problems.append(f"{name}: {method} {key} is {now[method][key]:.5f}, the manifest "
+                                    f"says {shipped[key]:.5f} (tolerance {limit:.5f})")
+        base = float(s["baseline_nmes"].mean())
+        if abs(base - e["baseline_nme"]) > TOLERANCE["nme"]:
+            problems.append(f"{name}: mean-shape baseline {base:.5f}, manifest {e['baseline_nme']:.5f}")
+        log(f"{name:28s} NME {100 * now[e['method']]['nme']:5.2f} % (manifest "
+            f"{100 * e['metrics'][e['method']]['nme']:5.2f} %)  baseline {100 * base:5.2f} %")
+    return problems
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lmk.zoo", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the shipped models and their numbers")
+    b = sub.add_parser("build", help="train recipes at zoo scale and write data/zoo")
+    b.add_argument("names", nargs="*", help="recipes to build (default: all)")
+    b.add_argument("--jobs", type=int, default=2, help="parallel one-thread jobs (default 2)")
+    v = sub.add_parser("verify", help="check that today's code reproduces the manifest")
+    v.add_argument("names", nargs="*")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        for name, e in manifest().items():
+            m = e["metrics"][e["method"]]
+            print(f"{name:28s} {e['notebook']}  NME {100 * m['nme']:5.2f} %  baseline "
+                  f"{100 * e['baseline_nme']:5.2f} %  {e['bytes'] / 1e6:4.2f} MB  {e['seconds']:5.0f} s")
+        return 0
+    if args.command == "build":
+        if args.jobs < 1:
+            parser.error(f"--jobs must be >= 1, got {args.jobs}")
+        build(args.names or None, jobs=args.jobs)
+        return 0
+    start = time.perf_counter()
+    problems = verify(args.names or None)
+    for p in problems:
+        print("FAIL", p, file=sys.stderr)
+    print(f"verify: {len(problems)} problem(s), {time.perf_counter() - start:.0f} s")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Recipes and the model zoo: configs, a tiny end-to-end build, load / evaluate / predict / verify."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import lmk.recipes as recipes
+import lmk.zoo as zoo
+from lmk.data import SynthFaces
+from lmk.recipes import RECIPES, Recipe
+
+
+def tiny(name="tiny_sd", model="heatmap"):
+    """A recipe small enough to train in seconds (16 faces, 1 epoch, 32 px)."""
+    data = {"input_size": 32, "render_size": 64, "mode": "align", "difficulty": "easy",
+            "n_train": 16, "n_val": 8, "augment": {}}
+    train = {"sigma": 1.0, "method": "dark", "loss": "foreground_mse", "lr": 1e-3, "milestones": [0.5],
+             "batch_size": 8, "epochs": 1, "seed": 0, "norm": "bbox"}
+    if model == "heatmap":
+        args = {"width_mult": 0.25, "strategy": "SD", "filters": 8, "num_landmarks": 68}
+    else:
+        args = {"num_landmarks": 68, "length_ratio": 1.0, "width_mult": 0.25, "channels": 8, "gamma": 0.3}
+        train["loss"], data["mode"] = "marginal", "crop"
+    return Recipe(name, "03", model, args, {"strategy": "SD"}, data, train, {})
+
+
+def test_every_recipe_builds_its_network_and_codec_at_every_scale():
+    for name, recipe in RECIPES.items():
+        for scale in recipes.SCALES:
+            cfg = recipe.config(scale)
+            json.dumps(cfg)                                     # plain types only
+            assert cfg["name"] == name and cfg["scale"] == scale
+            codec = recipes.build_codec(cfg)
+            assert codec.input_size == (cfg["data"]["input_size"],) * 2
+        cfg = recipe.config("zoo")
+        model = recipes.build_model(cfg)
+        with torch.no_grad():
+            out = model(torch.zeros(1, 3, cfg["data"]["input_size"], cfg["data"]["input_size"]))
+        assert recipes.build_codec(cfg).decode(out).shape == (1, 68, 2)
+
+
+def test_recipe_tags_say_what_varies():
+    assert set(recipes.recipe_names("03", strategy="SDSD", trick="none", mode="align")) == {
+        "n03_sdsd", "n03_sdsd_s1", "n03_sdsd_s2"}
+    assert recipes.recipe_names("02", representation="1d", L_over_F=1.0, gamma=0.0) == ["n02_1d_r1_g0"]
+    for r in RECIPES.values():
+        assert r.config("zoo")["train"]["seed"] == (int(r.name[-1]) if "_s" in r.name[-3:] else 0)
+
+
+def test_recipe_config_rejects_unknown_scale_and_overrides():
+    with pytest.raises(ValueError, match="scale"):
+        RECIPES["n03_sdsd"].config("huge")
+    bad = Recipe("x", "03", "heatmap", {}, {}, {}, {}, {"fast": {"epochz": 3}})
+    with pytest.raises(ValueError, match="epochz"):
+        bad.config("fast")
+
+
+def test_mean_shape_baseline_matches_a_direct_computation():
+    truth = np.random.default_rng(0).normal(size=(5, 68, 2)) * 10 + 50
+    shape = truth.mean(0)
+    from lmk.metrics import nme
+    direct = [float(nme(shape[None], truth[i:i + 1], norm="bbox")[0]) for i in range(5)]
+    np.testing.assert_allclose(recipes.baseline_nmes(shape, truth, "bbox"), direct, rtol=1e-12)
+
+
+@pytest.fixture
+def tiny_zoo(tmp_path, monkeypatch):
+    monkeypatch.setattr(zoo, "ZOO_DIR", tmp_path)
+    monkeypatch.setattr(zoo, "VAL_N", 8)
+    monkeypatch.setitem(RECIPES, "tiny_sd", tiny())
+    monkeypatch.setattr(recipes.Recipe, "config", _tiny_config(recipes.Recipe.config))
+    e = zoo.build_one("tiny_sd", tmp_path, command="test")
+    zoo._write_manifest({"tiny_sd": e}, tmp_path)
+    return tmp_path, e
+
+
+def _tiny_config(original):
+    def config(self, scale="zoo"):          # the tiny recipe has no scales: zoo = base
+        return original(self, scale)
+    return config
+
+
+def test_build_writes_float16_weights_and_a_complete_entry(tiny_zoo):
+    folder, e = tiny_zoo
+    state = torch.load(folder / "tiny_sd.pt", weights_only=True)
+    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+    for key in ("recipe", "seed", "tags", "metrics", "baseline_nme", "norm", "sha256", "seconds",
+                "history", "torch", "git_commit", "command", "threads", "mean_shape"):
+        assert key in e
+    assert set(e["metrics"]) >= {"argmax", "dark", "dark+flip"}
+    assert len(e["history"]["val_nme"]) == 1
+    model, loaded = zoo.load("tiny_sd")
+    assert not model.training and loaded["sha256"] == e["sha256"]
+
+
+def test_evaluate_reproduces_the_manifest_and_verify_passes(tiny_zoo):
+    folder, e = tiny_zoo
+    r = zoo.evaluate("tiny_sd", n=8, seed=0)
+    assert r["nme"] == pytest.approx(e["metrics"]["dark"]["nme"], abs=1e-6)
+    assert r["baseline_nme"] == pytest.approx(e["baseline_nme"], abs=1e-9)
+    assert r["nmes"].shape == (8,)
+    other = zoo.evaluate("tiny_sd", n=8, seed=5)
+    assert other["baseline_nme"] != pytest.approx(r["baseline_nme"])       # fresh faces
+    assert zoo.verify(["tiny_sd"], folder, log=lambda *a: None) == []
+
+
+def test_verify_names_an_entry_whose_numbers_moved_or_whose_recipe_changed(tiny_zoo, monkeypatch):
+    folder, e = tiny_zoo
+    moved = json.loads(json.dumps(e))
+    moved["metrics"]["dark"]["nme"] += 0.01
+    zoo._write_manifest({"tiny_sd": moved}, folder)
+    problems = zoo.verify(["tiny_sd"], folder, log=lambda *a: None)
+    assert problems and "tiny_sd" in problems[0] and "nme" in problems[0]
+    zoo._write_manifest({"tiny_sd": e}, folder)
+    changed = tiny()
+    monkeypatch.setitem(RECIPES, "tiny_sd", Recipe("tiny_sd", "03", "heatmap", changed.model_args,
+                                                   changed.tags, changed.data,
+                                                   {**changed.train, "lr": 5e-3}, {}))
+    problems = zoo.verify(["tiny_sd"], folder, log=lambda *a: None)
+    assert problems and "recipe changed" in problems[0]
+
+
+def test_corrupt_or_missing_weights_name_the_file_and_the_fix(tiny_zoo):
+    folder, _ = tiny_zoo
+    (folder / "tiny_sd.pt").write_bytes(b"garbage")
+    with pytest.raises(zoo.ZooError, match=r"tiny_sd\.pt.*sha256.*lmk.zoo build tiny_sd"):
+        zoo.load("tiny_sd")
+    (folder / "tiny_sd.pt").unlink()
+    with pytest.raises(zoo.ZooError, match=r"tiny_sd\.pt.*missing"):
+        zoo.load("tiny_sd")
+    with pytest.raises(zoo.ZooError, match="no zoo model named 'nope'"):
+        zoo.load("nope")
+
+
+def test_predict_maps_back_to_the_image_like_evaluation(tiny_zoo):
+    item = SynthFaces(1, size=64, seed=3, difficulty="easy")[0]
+    points = zoo.predict("tiny_sd", item["image"], five_points=item["five_points"])
+    assert points.shape == (68, 2) and np.isfinite(points).all()
+    # the same path by hand: align, predict, map back
+    from lmk.data import to_original
+    from lmk.data.transforms import alignment_matrix, normalize_image, warp_image
+    model, e = zoo.load("tiny_sd")
+    m = alignment_matrix(item["five_points"], 32)
+    with torch.no_grad():
+        out = model(normalize_image(warp_image(item["image"], m, 32))[None])
+    direct = to_original(recipes.build_codec(e["recipe"]).decode(out)[0].double().numpy(), m)
+    np.testing.assert_allclose(points, direct, atol=1e-9)
+    with pytest.raises(ValueError, match="five_points"):
+        zoo.predict("tiny_sd", item["image"])
+
+
+def test_shipped_zoo_verifies():
+    """Every shipped model still gives its manifest's numbers with today's code."""
+    if not zoo.manifest():
+        pytest.fail("data/zoo/manifest.json is missing: build the zoo with `make zoo`")
+    assert zoo.verify(log=lambda *a: None) == []
