@@ -5,10 +5,13 @@ and then reduces over the batch: ``reduction="mean"`` (default) averages the per
 ``"sum"`` adds them, ``"none"`` returns them as a ``(B,)`` tensor. The per-image value is
 stated in each docstring, so the numbers can be checked by hand.
 
-The small ``nn.Module`` wrappers at the end (:class:`HeatmapLoss`, :class:`MarginalLoss`,
-:class:`CoordinateLoss`, :class:`ForegroundHeatmapLoss`) adapt these functions to the training loop's contract
-``loss_fn(outputs, batch) -> scalar``: they encode the targets from ``batch["landmarks"]``
-(input pixels) with a codec on the fly, so datasets never need to store heatmaps.
+The small ``nn.Module`` wrappers at the end (:class:`HeatmapLoss`, :class:`ForegroundHeatmapLoss`,
+:class:`MarginalLoss`, :class:`CoordinateLoss`) adapt these functions to the training loop's
+contract ``loss_fn(outputs, batch) -> scalar``. Each takes the codec of its representation
+(``lmk.codecs``) as its first argument and uses only the codec contract: the heatmap losses
+compare the outputs with ``codec.encode(batch["landmarks"])`` (targets made on the fly, so
+datasets never store heatmaps); :class:`CoordinateLoss` compares ``codec.decode(outputs)`` with
+the landmarks, in input pixels as Yan et al.'s Eq. 1 is written.
 """
 
 from __future__ import annotations
@@ -170,17 +173,24 @@ def l1_loss(pred: torch.Tensor, gt: torch.Tensor, reduction: str = "mean") -> to
 
 
 # ------------------------------------------------------- wrappers for lmk.train.fit
-def _encode(codec, landmarks: torch.Tensor):
-    """Encode targets with ``codec`` on the landmarks' device, without gradients."""
+def _landmarks(batch: dict) -> torch.Tensor:
+    if "landmarks" not in batch:
+        raise KeyError(f"the batch has no 'landmarks' (B, N, 2) to make targets from; "
+                       f"its keys are {sorted(batch)}")
+    return batch["landmarks"]
+
+
+def _encode(codec, batch: dict):
+    """``codec.encode(batch["landmarks"])`` without gradients (targets are constants)."""
     with torch.no_grad():
-        return codec.encode(landmarks)
+        return codec.encode(_landmarks(batch))
 
 
 class HeatmapLoss(nn.Module):
     """``loss_fn(heatmaps, batch)``: :func:`heatmap_mse` against ``codec.encode(batch["landmarks"])``.
 
     Args:
-        codec: a 2D heatmap codec (``lmk.codecs.HeatmapCodec``) whose ``encode`` maps ``(B, N, 2)``
+        codec: a 2D heatmap codec (``lmk.codecs.HeatmapCodec``): ``encode`` maps ``(B, N, 2)``
             input-pixel landmarks to ``(B, N, H, W)`` heatmaps.
         scale: constant factor on the loss (heatmap MSE values are small; Adam does not mind).
     """
@@ -189,9 +199,9 @@ class HeatmapLoss(nn.Module):
         super().__init__()
         self.codec, self.scale = codec, float(scale)
 
-    def forward(self, outputs: torch.Tensor, batch: dict) -> torch.Tensor:
-        target = _encode(self.codec, batch["landmarks"]).to(outputs)
-        return self.scale * heatmap_mse(outputs, target)
+    def forward(self, heatmaps: torch.Tensor, batch: dict) -> torch.Tensor:
+        target = _encode(self.codec, batch).to(heatmaps)
+        return self.scale * heatmap_mse(heatmaps, target)
 
 
 class ForegroundHeatmapLoss(nn.Module):
@@ -200,7 +210,11 @@ class ForegroundHeatmapLoss(nn.Module):
     Against small Gaussians, plain MSE starts on a plateau: all-zero heatmaps already reach
     ~95 % of the initial loss, and a small model trained for a few minutes often never leaves it.
     Up-weighting the pixels under the Gaussians (``w = 20``) keeps the minimiser (the target
-    itself) but makes the peaks matter from the first step. Targets come from ``codec.encode``.
+    itself) but makes the peaks matter from the first step.
+
+    Args:
+        codec: a 2D heatmap codec; the targets are ``codec.encode(batch["landmarks"])``.
+        foreground_weight: ``w >= 0`` (0 gives plain MSE).
     """
 
     def __init__(self, codec, foreground_weight: float = 20.0):
@@ -210,8 +224,7 @@ class ForegroundHeatmapLoss(nn.Module):
         self.codec, self.foreground_weight = codec, float(foreground_weight)
 
     def forward(self, heatmaps: torch.Tensor, batch: dict) -> torch.Tensor:
-        with torch.no_grad():
-            target = self.codec.encode(batch["landmarks"]).to(heatmaps)
+        target = _encode(self.codec, batch).to(heatmaps)
         if heatmaps.shape != target.shape:
             raise ValueError(f"heatmaps {tuple(heatmaps.shape)} and targets {tuple(target.shape)} "
                              "must have the same shape (B, N, H, W)")
@@ -223,8 +236,8 @@ class MarginalLoss(nn.Module):
     """``loss_fn((hx, hy), batch)``: Yin Eq. 11 against the encoded marginals (Eq. 12).
 
     Args:
-        codec: a 1D marginal codec (``lmk.codecs.MarginalCodec``) whose ``encode`` maps
-            ``(B, N, 2)`` input-pixel landmarks to ``(hx, hy)``.
+        codec: a 1D marginal codec (``lmk.codecs.MarginalCodec``): ``encode`` maps ``(B, N, 2)``
+            input-pixel landmarks to the pair ``(hx, hy)``, the same pair the model returns.
     """
 
     def __init__(self, codec):
@@ -232,28 +245,41 @@ class MarginalLoss(nn.Module):
         self.codec = codec
 
     def forward(self, outputs, batch: dict) -> torch.Tensor:
+        if not isinstance(outputs, (tuple, list)) or len(outputs) != 2:
+            raise ValueError(f"MarginalLoss takes the pair (hx, hy) of a 1D model, "
+                             f"got {type(outputs).__name__}")
         hx, hy = outputs
-        tx, ty = _encode(self.codec, batch["landmarks"])
+        tx, ty = _encode(self.codec, batch)
         return marginal_loss(hx, hy, tx.to(hx), ty.to(hy))
 
 
 class CoordinateLoss(nn.Module):
-    """``loss_fn(coords, batch)`` for regression heads, in input pixels.
+    """``loss_fn(outputs, batch)``: a coordinate loss between ``codec.decode(outputs)`` and the
+    landmarks, in input pixels.
+
+    The comparison is in pixels because Yan et al.'s Eq. 1 is (it divides by the inter-ocular
+    distance in pixels); for a ``CoordinateCodec`` this is the same as comparing the outputs with
+    ``codec.encode(landmarks)`` with each axis scaled by half the image side. Any codec whose
+    ``decode`` is differentiable fits, e.g. ``HeatmapCodec(..., method="soft_argmax")``
+    (integral regression).
 
     Args:
+        codec: the codec of the model's outputs (``lmk.codecs.CoordinateCodec`` for a
+            regression head).
         kind: ``"iod_l2"`` (Yan Eq. 1), ``"l2"`` or ``"l1"``.
-        decode: optional function mapping the model outputs to ``(B, N, 2)`` input pixels
-            (e.g. a coordinate codec's ``decode``); identity by default.
     """
 
     KINDS = {"iod_l2": iod_l2_loss, "l2": l2_loss, "l1": l1_loss}
 
-    def __init__(self, kind: str = "iod_l2", decode=None):
+    def __init__(self, codec, kind: str = "iod_l2"):
         super().__init__()
+        if not callable(getattr(codec, "decode", None)):
+            raise TypeError(f"codec must be a codec with a decode(outputs) method "
+                            f"(e.g. lmk.codecs.CoordinateCodec), got {codec!r}")
         if kind not in self.KINDS:
             raise ValueError(f"kind must be one of {tuple(self.KINDS)}, got {kind!r}")
-        self.kind, self.decode = kind, decode
+        self.codec, self.kind = codec, kind
 
-    def forward(self, outputs: torch.Tensor, batch: dict) -> torch.Tensor:
-        pred = outputs if self.decode is None else self.decode(outputs)
-        return self.KINDS[self.kind](pred, batch["landmarks"].to(pred))
+    def forward(self, outputs, batch: dict) -> torch.Tensor:
+        pred = self.codec.decode(outputs)
+        return self.KINDS[self.kind](pred, _landmarks(batch).to(pred))

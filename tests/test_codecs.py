@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lmk.bench.decode import dark_reference_loop
-from lmk.codecs import (METHODS, CoordinateCodec, HeatmapCodec, MarginalCodec, decode_heatmaps,
-                        decode_marginals, gaussian_heatmaps, gaussian_marginals)
+from lmk.codecs import (CODECS, METHODS, Codec, CoordinateCodec, HeatmapCodec, MarginalCodec,
+                        build_codec, decode_heatmaps, decode_marginals, gaussian_heatmaps,
+                        gaussian_marginals)
 from lmk.quantization import expected_quantization_error, quantization_error
 
 SIZE = (48, 64)  # (H, W): deliberately not square
@@ -218,23 +219,105 @@ def test_1d_decoding_is_equivariant_to_integer_shifts(x, dx, sigma, method):
 
 # ------------------------------------------------------------------------------ codecs
 
-@pytest.mark.parametrize("cls", [HeatmapCodec, MarginalCodec])
-def test_codec_round_trip_in_input_pixels(cls):
-    codec = cls((256, 192), (64, 48), sigma=2.0)
+def every_codec(input_size=(256, 192)):
+    """One codec of each representation, built through the same constructor arguments."""
+    return [HeatmapCodec(input_size, (64, 48), sigma=2.0), MarginalCodec(input_size, (64, 48)),
+            CoordinateCodec(input_size)]
+
+
+def test_every_codec_class_is_in_the_table():
+    assert {type(c) for c in every_codec()} == set(CODECS.values())
+    assert all(issubclass(cls, Codec) for cls in CODECS.values())
+    assert not issubclass(MarginalCodec, HeatmapCodec)   # siblings, one contract
+
+
+@pytest.mark.parametrize("codec", every_codec(), ids=lambda c: type(c).__name__)
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_every_codec_round_trips_through_one_code_path(codec, kind):
+    """The same lines for every representation: decode(encode(landmarks)) == landmarks."""
     lm = random_points(np.random.default_rng(13), (3, 68), size=(256, 192), margin=40)
+    if kind == "torch":
+        lm = torch.tensor(lm)
     targets = codec.encode(lm)
-    out = codec.decode(*targets) if cls is MarginalCodec else codec.decode(targets)
-    assert out.shape == lm.shape
-    assert error(out, lm).mean() < 0.01 * 4  # < 0.01 heatmap cells = 0.04 input pixels
-    out_t, conf = (codec.decode(*[torch.tensor(t) for t in targets], return_confidence=True)
-                   if cls is MarginalCodec else
-                   codec.decode(torch.tensor(targets), return_confidence=True))
-    assert isinstance(out_t, torch.Tensor) and conf.shape == (3, 68)
-    assert torch.all((conf > 0.8) & (conf <= 1.0))
-    if cls is MarginalCodec:  # a 1D model returns the pair: decode((hx, hy)) works too
-        np.testing.assert_array_equal(codec.decode(targets), out)
-        with pytest.raises(ValueError, match="needs hx and hy"):
-            codec.decode(targets[0])
+    out = codec.decode(targets)
+    out_c, conf = codec.decode(targets, return_confidence=True)
+    assert type(out) is type(lm) and type(conf) is type(lm)
+    assert out.shape == lm.shape and conf.shape == (3, 68)
+    assert error(out, lm).max() < 0.01                    # input pixels, noiseless targets
+    np.testing.assert_array_equal(np.asarray(out_c), np.asarray(out))
+
+
+def test_confidence_of_each_codec():
+    lm = random_points(np.random.default_rng(13), (3, 68), size=(256, 192), margin=40)
+    heat, marg, coord = every_codec()
+    for codec in (heat, marg):   # the peak of a noiseless target, 1 at best
+        _, conf = codec.decode(codec.encode(lm), return_confidence=True)
+        assert np.all((conf > 0.8) & (conf <= 1.0))
+    _, conf = coord.decode(coord.encode(lm), return_confidence=True)
+    assert np.isnan(conf).all()        # a regression head states no confidence
+
+
+def test_marginal_targets_and_outputs_are_one_pair():
+    codec = MarginalCodec(64, (16, 24), 1.5)
+    hx, hy = codec.encode(np.full((2, 5, 2), 30.0))
+    assert hx.shape == (2, 5, 24) and hy.shape == (2, 5, 16)
+    np.testing.assert_array_equal(codec.decode([hx, hy]), codec.decode((hx, hy)))
+    with pytest.raises(ValueError, match=r"takes the pair \(hx, hy\).*ndarray of shape \(2, 5, 24\)"):
+        codec.decode(hx)
+    with pytest.raises(TypeError, match=r"return_confidence must be a bool.*pair \(hx, hy\)"):
+        codec.decode(hx, hy)    # the old two-argument call
+
+
+@pytest.mark.parametrize("codec", every_codec(), ids=lambda c: type(c).__name__)
+def test_config_rebuilds_an_equal_codec(codec):
+    import json
+
+    config = json.loads(json.dumps(codec.config()))  # as a manifest would store it
+    assert config == codec.config() and config["type"] == codec.kind
+    rebuilt = build_codec(config)
+    assert rebuilt == codec and type(rebuilt) is type(codec) and repr(rebuilt) == repr(codec)
+    assert hash(rebuilt) == hash(codec)
+    assert rebuilt is not codec and rebuilt.config() is not config
+
+
+def test_replace_and_repr():
+    codec = HeatmapCodec(np.int64(64), np.int32(16), 1.5)
+    assert repr(codec) == "HeatmapCodec(input_size=(64, 64), heatmap_size=(16, 16), sigma=1.5, method='dark')"
+    argmax = codec.replace(method="argmax")
+    assert argmax.method == "argmax" and argmax != codec and codec.method == "dark"
+    assert repr(CoordinateCodec((100, 200))) == "CoordinateCodec(input_size=(100, 200))"
+    assert HeatmapCodec(64, 16, 1.5) != MarginalCodec(64, 16, 1.5)
+
+
+def test_build_codec_errors():
+    with pytest.raises(ValueError, match="'type'"):
+        build_codec({"input_size": 64})
+    with pytest.raises(ValueError, match=r"unknown codec type 'heatmaps'.*'heatmap', 'marginal'"):
+        build_codec({"type": "heatmaps", "input_size": 64})
+    with pytest.raises(ValueError, match=r"CoordinateCodec takes .*unknown \['sigma'\]"):
+        build_codec({"type": "coordinate", "input_size": 64, "sigma": 2.0})
+    with pytest.raises(ValueError, match="heatmap_size"):
+        build_codec({"type": "heatmap", "input_size": 64, "heatmap_size": 5.9})
+
+
+def test_sizes_are_checked_in_one_place():
+    """numpy integers are ints everywhere; 5.9 (or 64.0) is an error naming the argument."""
+    assert HeatmapCodec(np.int64(64), (np.int64(16), 16)).heatmap_size == (16, 16)
+    assert CoordinateCodec(np.array([64, 32])).input_size == (64, 32)
+    assert gaussian_heatmaps(np.zeros((1, 2)), np.int64(8), 1.0).shape == (1, 8, 8)
+    for make, name in ((lambda: HeatmapCodec(5.9, 16), "input_size"),
+                       (lambda: MarginalCodec(64, (16, 5.9)), "heatmap_size"),
+                       (lambda: CoordinateCodec(64.0), "input_size"),
+                       (lambda: gaussian_marginals(np.zeros((1, 2)), 5.9, 1.0), "size")):
+        with pytest.raises(ValueError, match=rf"^{name} must be a positive int"):
+            make()
+
+
+def test_integer_points_are_encoded_in_float32():
+    lm = np.array([[10, 20]], dtype=np.int64)
+    assert gaussian_heatmaps(lm, 32, 1.0).dtype == np.float32
+    assert HeatmapCodec(64, 32).encode(lm).dtype == np.float32
+    assert CoordinateCodec(64).encode(torch.tensor(lm)).dtype == torch.float32
 
 
 def test_heatmap_codec_uses_the_pixel_centre_convention():
@@ -387,7 +470,7 @@ def test_codec_shape_errors():
         codec.decode(np.zeros((1, 68, 32, 32)))
     mcodec = MarginalCodec(64, (16, 24), 1.5)
     with pytest.raises(ValueError, match=r"expected hx \(\.\.\., N, 24\) and hy \(\.\.\., N, 16\)"):
-        mcodec.decode(np.zeros((1, 68, 16)), np.zeros((1, 68, 16)))
+        mcodec.decode((np.zeros((1, 68, 16)), np.zeros((1, 68, 16))))
     with pytest.raises(ValueError, match="input_size"):
         CoordinateCodec((0, 5))
     with pytest.raises(ValueError, match=r"outputs must have shape \(\.\.\., N, 2\)"):

@@ -64,6 +64,19 @@ def test_head_bad_arguments(args, match):
         UpsampleHead(*args)
 
 
+def test_head_and_regression_take_numpy_integers():
+    head = UpsampleHead(np.int64(16), "SD", np.int64(32), np.int32(5))
+    assert (head.in_channels, head.filters, head.num_landmarks) == (16, 32, 5)
+    assert type(head.filters) is int
+    model = RegressionModel(np.int64(5), channel_ratio=0.25, hidden=np.int64(8)).eval()
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 5, 2)
+    with pytest.raises(ValueError, match="filters must be a positive int"):
+        UpsampleHead(16, "D", 8.0, 5)
+    with pytest.raises(ValueError, match="hidden must be a positive int"):
+        RegressionModel(5, hidden=0)
+
+
 def test_head_bad_features():
     with pytest.raises(ValueError, match=r"\(B, 16, h, w\)"):
         UpsampleHead(16, "D", 8, 5)(torch.zeros(1, 15, 3, 3))
@@ -160,42 +173,6 @@ def test_flip_test_heatmaps_averages_both_views():
         expected = 0.5 * (model(x) + unflip_heatmaps(model(x.flip(-1)), LAYOUT_68.flip_perm))
         torch.testing.assert_close(flip_test_heatmaps(model, x, LAYOUT_68.flip_perm), expected)
         torch.testing.assert_close(FlipAveraged(model, LAYOUT_68.flip_perm)(x), expected)
-
-
-class FixedCodec:
-    def __init__(self, target):
-        self.target = target
-
-    def encode(self, landmarks):
-        return self.target
-
-
-def test_foreground_heatmap_loss_by_hand():
-    from lmk.models import ForegroundHeatmapLoss
-
-    target = torch.tensor([0.0, 1.0]).view(1, 1, 1, 2)
-    loss = ForegroundHeatmapLoss(FixedCodec(target), foreground_weight=3.0)
-    batch = {"landmarks": torch.zeros(1, 1, 2)}
-    assert loss(torch.ones(1, 1, 1, 2), batch).item() == pytest.approx(0.5)        # (1 * 1 + 4 * 0) / 2
-    assert loss(torch.zeros(1, 1, 1, 2), batch).item() == pytest.approx(2.0)       # (1 * 0 + 4 * 1) / 2
-    with pytest.raises(ValueError, match="same shape"):
-        loss(torch.zeros(1, 1, 2, 2), batch)
-    with pytest.raises(ValueError, match="foreground_weight"):
-        ForegroundHeatmapLoss(FixedCodec(target), -1.0)
-
-
-def test_train_heatmap_model_runs_end_to_end():
-    from lmk.data import LandmarkDataset, SynthFaces
-    from lmk.layouts import LAYOUT_68
-    from lmk.models import train_heatmap_model
-
-    source = [SynthFaces(4, size=64, seed=0)[i] for i in range(4)]
-    data = LandmarkDataset(source, 32)
-    out = train_heatmap_model(HeatmapModel(0.25, "SD", 8, 68), data, data, flip_perm=LAYOUT_68.flip_perm,
-                              epochs=1, batch_size=4, device="cpu", show_progress=False)
-    assert out["eval"].predictions.shape == (4, 68, 2)
-    assert out["eval_flip"] is not None and np.isfinite(out["eval_flip"].nme)
-    assert out["codec"].heatmap_size == (4, 4)          # 32 px input, stride 32 / 4 = 8
 
 
 def test_heatmap_model_initialisation_for_training():

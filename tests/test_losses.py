@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from lmk.layouts import LAYOUT_68
-from lmk.losses import (CoordinateLoss, HeatmapLoss, MarginalLoss, heatmap_mse, inter_ocular_distance,
-                        iod_l2_loss, l1_loss, l2_loss, marginal_loss)
+from lmk.losses import (CoordinateLoss, ForegroundHeatmapLoss, HeatmapLoss, MarginalLoss, heatmap_mse,
+                        inter_ocular_distance, iod_l2_loss, l1_loss, l2_loss, marginal_loss)
 
 
 def _face(iod=10.0, batch=1):
@@ -135,6 +135,13 @@ class _PairCodec:
         return landmarks[..., :1], landmarks[..., 1:]
 
 
+class _HalfCodec:
+    """A stand-in coordinate codec: outputs are the landmarks halved."""
+
+    def decode(self, outputs):
+        return 2.0 * outputs
+
+
 def test_wrappers_encode_targets_from_batch():
     lm = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])
     batch = {"landmarks": lm}
@@ -142,8 +149,65 @@ def test_wrappers_encode_targets_from_batch():
     assert HeatmapLoss(_ShiftCodec(), scale=10.0)(lm[..., None], batch).item() == pytest.approx(10.0)
     zeros = torch.zeros(1, 2, 1)
     assert MarginalLoss(_PairCodec())((zeros, zeros), batch).item() == pytest.approx(1 + 4 + 9 + 16)
-    assert CoordinateLoss("l1")(lm + 1, batch).item() == pytest.approx(4.0)
-    assert CoordinateLoss("l2", decode=lambda o: o * 0)(lm, batch).item() == pytest.approx(30.0)
+    # decoded (2 * outputs) - landmarks = landmarks: L1 sum 10, L2 sum 30
+    assert CoordinateLoss(_HalfCodec(), "l1")(lm, batch).item() == pytest.approx(10.0)
+    assert CoordinateLoss(_HalfCodec(), "l2")(lm, batch).item() == pytest.approx(30.0)
+    assert CoordinateLoss(_HalfCodec(), "l2")(lm / 2, batch).item() == 0.0
+
+
+def _every_codec_and_its_loss():
+    from lmk.codecs import CoordinateCodec, HeatmapCodec, MarginalCodec
+
+    return [(HeatmapCodec(64, 16, 1.5), HeatmapLoss),
+            (HeatmapCodec(64, 16, 1.5), ForegroundHeatmapLoss),
+            (MarginalCodec(64, 96, 1.5), MarginalLoss),
+            (CoordinateCodec(64), lambda codec: CoordinateLoss(codec, "iod_l2"))]
+
+
+@pytest.mark.parametrize("codec, make_loss", _every_codec_and_its_loss())
+def test_every_loss_takes_its_codec_and_is_zero_at_the_encoded_targets(codec, make_loss):
+    """One code path: targets = codec.encode(landmarks) are what the model should output."""
+    g = torch.Generator().manual_seed(3)
+    lm = 8 + 48 * torch.rand(2, 68, 2, generator=g, dtype=torch.float64)
+    batch = {"landmarks": lm}
+    loss = make_loss(codec)
+    targets = codec.encode(lm)
+    assert loss(targets, batch).item() == pytest.approx(0.0, abs=1e-12)
+    noisy = (tuple(t + 0.1 for t in targets) if isinstance(targets, tuple) else targets + 0.1)
+    assert loss(noisy, batch).item() > 1e-4
+    with pytest.raises(KeyError, match="no 'landmarks'"):
+        loss(targets, {"image": None})
+
+
+def test_coordinate_loss_gradients_reach_the_outputs_through_the_codec():
+    from lmk.codecs import CoordinateCodec
+
+    gt = _face(iod=10.0) + 20.0
+    codec = CoordinateCodec(64)
+    outputs = (codec.encode(gt) + 0.01).requires_grad_(True)
+    CoordinateLoss(codec, "l2")(outputs, {"landmarks": gt}).backward()
+    # l2 = sum (32 u + 31.5 - x)^2 -> d/du = 2 * 32 * (32 * 0.01) per coordinate
+    torch.testing.assert_close(outputs.grad, torch.full_like(outputs, 2 * 32 * 0.32))
+
+
+class FixedCodec:
+    def __init__(self, target):
+        self.target = target
+
+    def encode(self, landmarks):
+        return self.target
+
+
+def test_foreground_heatmap_loss_by_hand():
+    target = torch.tensor([0.0, 1.0]).view(1, 1, 1, 2)
+    loss = ForegroundHeatmapLoss(FixedCodec(target), foreground_weight=3.0)
+    batch = {"landmarks": torch.zeros(1, 1, 2)}
+    assert loss(torch.ones(1, 1, 1, 2), batch).item() == pytest.approx(0.5)        # (1 * 1 + 4 * 0) / 2
+    assert loss(torch.zeros(1, 1, 1, 2), batch).item() == pytest.approx(2.0)       # (1 * 0 + 4 * 1) / 2
+    with pytest.raises(ValueError, match="same shape"):
+        loss(torch.zeros(1, 1, 2, 2), batch)
+    with pytest.raises(ValueError, match="foreground_weight"):
+        ForegroundHeatmapLoss(FixedCodec(target), -1.0)
 
 
 # ---------------------------------------------------------------------------- bad input
@@ -173,5 +237,9 @@ def test_bad_inputs_name_the_argument():
     with pytest.raises(ValueError, match=r"iod must have shape \(B,\)"):
         iod_l2_loss(_face(), _face(), iod=torch.ones(2, dtype=torch.float64))
     with pytest.raises(ValueError, match="kind must be one of"):
-        CoordinateLoss("l3")
+        CoordinateLoss(_HalfCodec(), "l3")
+    with pytest.raises(TypeError, match="codec must be a codec"):
+        CoordinateLoss("l1")
+    with pytest.raises(ValueError, match=r"MarginalLoss takes the pair \(hx, hy\)"):
+        MarginalLoss(_PairCodec())(torch.zeros(1, 2, 1), {"landmarks": torch.zeros(1, 2, 2)})
     assert math.isfinite(iod_l2_loss(_face(), _face()).item())

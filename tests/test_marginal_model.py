@@ -1,5 +1,7 @@
 """Yin et al. (2020) 1D heatmap detector: shapes, co-attention (Eqs. 9-10) by brute force, decoding."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -30,37 +32,61 @@ def test_any_length(length):
     assert hx.shape == hy.shape == (1, 5, length)
 
 
-def co_attention_by_hand(dx, dy, P, Q, gamma):
-    """Eqs. 9-10 channel by channel with numpy, in float64."""
-    dx2, dy2 = np.empty_like(dx), np.empty_like(dy)
-    d = P.shape[1]
+def co_attention_by_loops(dx, dy, P, Q, gamma):
+    """Yin et al. (2020) Eqs. 9-10 written out scalar by scalar (Python floats, double precision).
 
-    def softmax_rows(a):
-        e = np.exp(a - a.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+    For batch ``b`` and channel ``k``: ``Dx = D^x_k`` is ``(M_x, c)``, ``Dy = D^y_k`` is
+    ``(c, M_y)``, ``P`` and ``Q`` are ``(c, c)`` and ``d`` is their column count::
 
-    for b in range(dx.shape[0]):
-        for k in range(dx.shape[1]):
-            Dx, Dy = dx[b, k], dy[b, k]               # (M_x, c), (c, M_y)
-            Wxy = softmax_rows(Dy.T @ P @ Dx.T / np.sqrt(d))
-            Wyx = softmax_rows(Dx @ Q @ Dy / np.sqrt(d))
-            dx2[b, k] = Dx + gamma * Wyx @ Dy.T
-            dy2[b, k] = Dy + gamma * (Wxy @ Dx).T
-    return dx2, dy2
+        W^xy[i, j] = softmax_j(sum_{a, e} Dy[a, i] P[a, e] Dx[j, e] / sqrt(d))    (M_y, M_x)
+        W^yx[i, j] = softmax_j(sum_{a, e} Dx[i, a] Q[a, e] Dy[e, j] / sqrt(d))    (M_x, M_y)
+        Dx'[i, a] = Dx[i, a] + gamma sum_j W^yx[i, j] Dy[a, j]          (W^yx (D^y)^T)
+        Dy'[a, j] = Dy[a, j] + gamma sum_i W^xy[j, i] Dx[i, a]          ((W^xy D^x)^T)
+    """
+    batch, channels, mx, c = len(dx), len(dx[0]), len(dx[0][0]), len(dx[0][0][0])
+    my, d = len(dy[0][0][0]), len(P[0])
+
+    def softmax(row):
+        top = max(row)
+        e = [math.exp(v - top) for v in row]
+        return [v / sum(e) for v in e]
+
+    out_x = [[[[0.0] * c for _ in range(mx)] for _ in range(channels)] for _ in range(batch)]
+    out_y = [[[[0.0] * my for _ in range(c)] for _ in range(channels)] for _ in range(batch)]
+    for b in range(batch):
+        for k in range(channels):
+            Dx, Dy = dx[b][k], dy[b][k]
+            w_xy = [softmax([sum(Dy[a][i] * P[a][e] * Dx[j][e] for a in range(c) for e in range(c))
+                             / math.sqrt(d) for j in range(mx)]) for i in range(my)]
+            w_yx = [softmax([sum(Dx[i][a] * Q[a][e] * Dy[e][j] for a in range(c) for e in range(c))
+                             / math.sqrt(d) for j in range(my)]) for i in range(mx)]
+            for i in range(mx):
+                for a in range(c):
+                    out_x[b][k][i][a] = Dx[i][a] + gamma * sum(w_yx[i][j] * Dy[a][j] for j in range(my))
+            for a in range(c):
+                for j in range(my):
+                    out_y[b][k][a][j] = Dy[a][j] + gamma * sum(w_xy[j][i] * Dx[i][a] for i in range(mx))
+    return out_x, out_y
 
 
-def test_co_attention_matches_equations_9_10():
-    torch.manual_seed(0)
-    att = CoAttention(3, gamma=0.3).double()
+@pytest.mark.parametrize("gamma", [0.3, 0.0])
+def test_co_attention_matches_equations_9_10_by_brute_force(gamma):
+    g = torch.Generator().manual_seed(0)
+    att = CoAttention(3, gamma=gamma).double()
+    with torch.no_grad():                           # far from the identity init, not symmetric
+        att.P.copy_(torch.randn(3, 3, generator=g, dtype=torch.float64))
+        att.Q.copy_(torch.randn(3, 3, generator=g, dtype=torch.float64))
+    # M_x = 4, c = 3, M_y = 5: every transpose mistake changes a shape or a value
+    dx = torch.randn(2, 3, 4, 3, generator=g, dtype=torch.float64)
+    dy = torch.randn(2, 3, 3, 5, generator=g, dtype=torch.float64)
     with torch.no_grad():
-        att.P.copy_(torch.randn(3, 3))
-        att.Q.copy_(torch.randn(3, 3))
-    dx, dy = torch.randn(2, 4, 5, 3, dtype=torch.float64), torch.randn(2, 4, 3, 6, dtype=torch.float64)
-    out_x, out_y = att(dx, dy)
-    ref_x, ref_y = co_attention_by_hand(dx.numpy(), dy.numpy(), att.P.detach().numpy(),
-                                        att.Q.detach().numpy(), 0.3)
-    np.testing.assert_allclose(out_x.detach().numpy(), ref_x, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(out_y.detach().numpy(), ref_y, rtol=1e-12, atol=1e-12)
+        out_x, out_y = att(dx, dy)
+    ref_x, ref_y = co_attention_by_loops(dx.tolist(), dy.tolist(), att.P.tolist(), att.Q.tolist(),
+                                         gamma)
+    torch.testing.assert_close(out_x, torch.tensor(ref_x, dtype=torch.float64), rtol=0, atol=1e-10)
+    torch.testing.assert_close(out_y, torch.tensor(ref_y, dtype=torch.float64), rtol=0, atol=1e-10)
+    change = max((out_x - dx).abs().max().item(), (out_y - dy).abs().max().item())
+    assert change > 0.05 if gamma else change == 0.0     # the check compares a real effect
 
 
 def test_co_attention_gamma_zero_is_identity_and_gradients_reach_p_q():
@@ -110,13 +136,30 @@ def test_decoding_through_codecs_and_training_step():
     with torch.no_grad():
         hx, hy = model(images)
     assert decode_marginals(hx, hy).shape == (2, 5, 2)
-    assert codec.decode(hx, hy).shape == (2, 5, 2)
+    points = codec.decode(model(images))             # the same call as for every codec
+    assert points.shape == (2, 5, 2) and torch.isfinite(points).all()
+    torch.testing.assert_close(points, codec.to_input(decode_marginals(hx, hy, blur_sigma=2.0)))
+
+
+def test_numpy_integer_sizes_are_ints():
+    model = MarginalDetector(np.int64(5), input_size=np.int64(64), length=np.int32(96),
+                             width_mult=0.25, channels=np.int64(8), compressed=np.int64(2),
+                             feature_stride=np.int64(16))
+    assert (model.input_size, model.length, model.num_landmarks) == (64, 96, 5)
+    assert type(model.input_size) is int and type(model.length) is int
+    assert MarginalDetector(5, (64, 64), width_mult=0.25, channels=8).input_size == 64
+    assert CoAttention(np.int64(3)).P.shape == (3, 3)
+    with pytest.raises(ValueError, match="length must be a positive int"):
+        small(length=96.0)
+    with pytest.raises(ValueError, match="input_size"):
+        MarginalDetector(5, 64.0)
 
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"input_size": 100}, "input_size"), ({"feature_stride": 3}, "feature_stride"),
     ({"compressed": 3}, "compressed"), ({"length": 0}, "length"), ({"gamma": -0.1}, "gamma"),
-    ({"num_landmarks": 0}, "num_landmarks")])
+    ({"num_landmarks": 0}, "num_landmarks"), ({"input_size": (64, 96)}, "square"),
+    ({"input_size": 5.9}, "input_size"), ({"feature_stride": 8.0}, "feature_stride")])
 def test_bad_arguments(kwargs, match):
     args = {"num_landmarks": 5, "input_size": 64, "width_mult": 0.25, "channels": 8}
     args.update(kwargs)

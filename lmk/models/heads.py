@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from .._backend import check_positive_int
+
 BLOCKS = ("S", "D")
 
 
@@ -63,10 +65,9 @@ class UpsampleHead(nn.Module):
 
     def __init__(self, in_channels: int, strategy: str, filters: int, num_landmarks: int):
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("filters", filters),
-                            ("num_landmarks", num_landmarks)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        in_channels = check_positive_int(in_channels, "in_channels")
+        filters = check_positive_int(filters, "filters")
+        num_landmarks = check_positive_int(num_landmarks, "num_landmarks")
         self.strategy = check_strategy(strategy)
         if "S" in self.strategy and filters % 4:
             raise ValueError(f"filters must be a multiple of 4 for pixel-shuffle blocks, got {filters}")

@@ -13,8 +13,8 @@ Shapes through :class:`MarginalDetector` (``K`` channels, ``c`` compressed rows)
     co-attention (Eqs. 9-10) between the M x positions and the M y positions
     CNN2^x: (B, K c, M) -> 1D deconvolutions -> (B, N, L) = h^x;  CNN2^y likewise -> h^y
 
-Decode with ``lmk.codecs.decode_marginals(hx, hy)`` (1D heatmap pixels) and map to input
-pixels with ``lmk.geometry.rescale_points(points, F / L)``.
+The model returns the pair ``(hx, hy)`` that ``lmk.codecs.MarginalCodec(F, L)`` encodes and
+decodes: ``codec.decode(model(images))`` gives ``(B, N, 2)`` landmarks in input pixels.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._backend import check_positive_int, check_size
 from .backbones import conv_bn_relu, mobilenet_v2
 
 
@@ -45,9 +46,8 @@ class CoAttention(nn.Module):
 
     def __init__(self, size: int, gamma: float = 0.3):
         super().__init__()
-        if not isinstance(size, int) or size < 1:
-            raise ValueError(f"size must be a positive int, got {size!r}")
-        if not isinstance(gamma, (int, float)) or gamma < 0:
+        size = check_positive_int(size, "size")
+        if not isinstance(gamma, (int, float)) or isinstance(gamma, bool) or gamma < 0:
             raise ValueError(f"gamma must be a number >= 0, got {gamma!r}")
         self.P = nn.Parameter(torch.eye(size) + 0.01 * torch.randn(size, size))
         self.Q = nn.Parameter(torch.eye(size) + 0.01 * torch.randn(size, size))
@@ -105,7 +105,7 @@ class MarginalDetector(nn.Module):
 
     Args:
         num_landmarks: ``N``.
-        input_size: ``F``, side of the square input (a multiple of 32).
+        input_size: ``F``, side of the square input (a multiple of 32; ``(F, F)`` also works).
         length: ``L``, 1D heatmap length; default ``3 F`` (Yin, Sec. 5.1: "three times the face size").
         width_mult: MobileNetV2 width multiplier of the backbone (Yin use a stacked hourglass;
             any backbone that yields ``(B, C, M, M)`` features fits).
@@ -119,18 +119,20 @@ class MarginalDetector(nn.Module):
                  width_mult: float = 1.0, feature_stride: int = 8, channels: int = 64,
                  compressed: int = 4, gamma: float = 0.3):
         super().__init__()
-        if not isinstance(input_size, int) or input_size < 32 or input_size % 32:
-            raise ValueError(f"input_size must be a positive multiple of 32, got {input_size!r}")
-        if feature_stride not in (4, 8, 16, 32):
+        height, width = check_size(input_size, "input_size")
+        if height != width or height % 32:
+            raise ValueError(f"input_size must be the side F of a square input, a positive multiple "
+                             f"of 32, got {input_size!r}")
+        input_size = height
+        if check_positive_int(feature_stride, "feature_stride") not in (4, 8, 16, 32):
             raise ValueError(f"feature_stride must be 4, 8, 16 or 32, got {feature_stride!r}")
-        length = 3 * input_size if length is None else length
-        if not isinstance(length, int) or length < 1:
-            raise ValueError(f"length must be a positive int, got {length!r}")
-        if not isinstance(num_landmarks, int) or num_landmarks < 1:
-            raise ValueError(f"num_landmarks must be a positive int, got {num_landmarks!r}")
+        feature_stride = int(feature_stride)
+        length = 3 * input_size if length is None else check_positive_int(length, "length")
+        num_landmarks = check_positive_int(num_landmarks, "num_landmarks")
+        channels = check_positive_int(channels, "channels")
         m = input_size // feature_stride
-        if not isinstance(compressed, int) or compressed < 1 or m % compressed \
-                or (m // compressed) & (m // compressed - 1):
+        compressed = check_positive_int(compressed, "compressed")
+        if m % compressed or (m // compressed) & (m // compressed - 1):
             raise ValueError(f"compressed must divide the feature size {m} by a power of two, "
                              f"got {compressed!r}")
         steps = int(math.log2(m // compressed))

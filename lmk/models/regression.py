@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .._backend import check_positive_int
 from .backbones import build_backbone
 
 
@@ -31,8 +32,8 @@ class RegressionModel(nn.Module):
     def __init__(self, num_landmarks: int = 68, *, backbone: str = "resnet18", width_mult: float = 1.0,
                  channel_ratio: float = 0.25, hidden: int | None = None, init_points=None):
         super().__init__()
-        if not isinstance(num_landmarks, int) or num_landmarks < 1:
-            raise ValueError(f"num_landmarks must be a positive int, got {num_landmarks!r}")
+        num_landmarks = check_positive_int(num_landmarks, "num_landmarks")
+        hidden = None if hidden is None else check_positive_int(hidden, "hidden")
         if backbone == "mobilenet_v2":
             self.backbone = build_backbone(backbone, width_mult=width_mult)
         else:

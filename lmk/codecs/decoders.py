@@ -1,18 +1,4 @@
-"""Codecs: landmarks <-> network targets, one per output representation.
-
-A codec is ``encode(landmarks) -> targets`` and ``decode(outputs) -> landmarks``:
-
-* :class:`HeatmapCodec` -- one 2D Gaussian heatmap per landmark (Earp et al. (2021), Sec. 2).
-* :class:`MarginalCodec` -- two 1D heatmaps per landmark, the marginals of the 2D Gaussian on
-  the x and y axes (Yin et al. (2020), Eq. 12): ``O(N L)`` numbers instead of ``O(N L^2)``.
-* :class:`CoordinateCodec` -- normalised coordinates for regression heads.
-
-Heatmap coordinates follow the project convention: cell ``(i, j)`` of a heatmap is centred on
-the integer point ``(x=i, y=j)``. The codecs map between input pixels and heatmap cells with
-:func:`lmk.geometry.resize_points`, which keeps pixel edges aligned::
-
-      input, 4 px   |--0--|--1--|--2--|--3--|
-      heatmap, 2 px |-----0-----|-----1-----|     input x = 1.5  <->  heatmap x = 0.5
+"""Decoders: landmark coordinates from 2D heatmaps and from 1D marginal heatmaps.
 
 Decoders (``method``), each batched with no loop over images or landmarks:
 
@@ -28,132 +14,19 @@ Decoders (``method``), each batched with no loop over images or landmarks:
 
 Degenerate maps have a defined result (see :func:`decode_heatmaps`): a map that contains NaN or
 +inf, or has no peak (constant, e.g. all zeros), decodes to NaN coordinates.
-
-Everything is torch underneath: encoding is differentiable in the points, and ``"soft_argmax"``
-and ``"dark"`` in the map values (``argmax`` and ``shift`` are piecewise constant), so a model
-can be trained through a decoder (integral regression).
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 
-from ._backend import from_torch, to_torch
-from .geometry import rescale_points, resize_points
-
-METHODS = ("argmax", "shift", "dark", "soft_argmax")
-
+from .._backend import as_float, from_torch, to_torch
+from .targets import check_method, check_sigma
 
 # --------------------------------------------------------------------------------------------
-# argument checks
-# --------------------------------------------------------------------------------------------
-
-def _check_sigma(sigma, name: str = "sigma", allow_zero: bool = False) -> float:
-    if not isinstance(sigma, numbers.Real) or isinstance(sigma, bool):
-        raise TypeError(f"{name} must be a real number, got {type(sigma).__name__}")
-    ok = sigma >= 0 if allow_zero else sigma > 0
-    if not (math.isfinite(sigma) and ok):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {sigma}")
-    return float(sigma)
-
-
-def _check_size(size, name: str = "size") -> tuple[int, int]:
-    if isinstance(size, numbers.Integral) and not isinstance(size, bool):
-        size = (size, size)
-    try:
-        h, w = size
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be (H, W) or an int, got {size!r}") from None
-    for v in (h, w):
-        if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v <= 0:
-            raise ValueError(f"{name} must be positive integers (H, W), got {size!r}")
-    return int(h), int(w)
-
-
-def _check_method(method: str) -> None:
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-
-
-def _float(t: torch.Tensor) -> torch.Tensor:
-    return t if t.is_floating_point() else t.to(torch.get_default_dtype())
-
-
-def _points(points) -> tuple[torch.Tensor, bool]:
-    p, was_numpy = to_torch(points)
-    p = _float(p)
-    if p.ndim < 2 or p.shape[-1] != 2:
-        raise ValueError(f"points must have shape (..., N, 2) of (x, y), got {tuple(p.shape)}")
-    if not torch.isfinite(p).all():
-        raise ValueError("points must be finite; found NaN or inf (a missing landmark has no "
-                         "Gaussian target: drop it or give it a mask before encoding)")
-    return p, was_numpy
-
-
-# --------------------------------------------------------------------------------------------
-# encoding
-# --------------------------------------------------------------------------------------------
-
-def _gaussian_1d(centres: torch.Tensor, length: int, sigma: float) -> torch.Tensor:
-    """``exp(-(t - c)^2 / (2 sigma^2))`` at cell centres ``t = 0..length-1``: ``(..., length)``."""
-    t = torch.arange(length, dtype=centres.dtype, device=centres.device)
-    return torch.exp(-((t - centres[..., None]) ** 2) / (2.0 * sigma ** 2))
-
-
-def gaussian_heatmaps(points, size, sigma):
-    """Gaussian target heatmaps centred at sub-pixel points (Yin et al. (2020), Eq. 2).
-
-    ``H(x, y) = exp(-((x - px)^2 + (y - py)^2) / (2 sigma^2))`` evaluated at the cell centres,
-    so the peak value is 1 only when the point sits exactly on a cell centre. Computed as the
-    outer product of two 1D Gaussians (the 2D Gaussian is separable).
-
-    Args:
-        points: ``(..., N, 2)`` points ``(x, y)`` in *heatmap* cells (cell centres at integers).
-        size: ``(H, W)`` of the heatmap, or an int for a square one.
-        sigma: standard deviation in cells, ``> 0``.
-    Returns:
-        ``(..., N, H, W)`` heatmaps, same kind as ``points`` (float). A point outside the map
-        gives a partial or all-zero map.
-    Raises:
-        ValueError: bad shapes, non-finite points, ``sigma <= 0``.
-    """
-    sigma = _check_sigma(sigma)
-    h, w = _check_size(size)
-    p, was_numpy = _points(points)
-    gx = _gaussian_1d(p[..., 0], w, sigma)  # (..., N, W)
-    gy = _gaussian_1d(p[..., 1], h, sigma)  # (..., N, H)
-    return from_torch(gy[..., :, None] * gx[..., None, :], was_numpy)
-
-
-def gaussian_marginals(points, size, sigma):
-    """1D targets on the x and y axes (Yin et al. (2020), Eq. 12).
-
-    Eq. 12 defines ``h^x = sum_y H(x, y)`` and ``h^y = sum_x H(x, y)``. For the separable
-    Gaussian of :func:`gaussian_heatmaps` these are the 1D Gaussians ``gx`` and ``gy`` times a
-    per-landmark constant (the sum of the other axis); we drop that constant so that the 1D
-    targets peak at 1 like the 2D ones.
-
-    Args:
-        points: ``(..., N, 2)`` points in heatmap cells.
-        size: ``(H, W)`` (lengths of ``hy`` and ``hx``), or an int.
-        sigma: standard deviation in cells, ``> 0``.
-    Returns:
-        ``(hx, hy)`` with shapes ``(..., N, W)`` and ``(..., N, H)``, same kind as ``points``.
-    """
-    sigma = _check_sigma(sigma)
-    h, w = _check_size(size)
-    p, was_numpy = _points(points)
-    hx = _gaussian_1d(p[..., 0], w, sigma)
-    hy = _gaussian_1d(p[..., 1], h, sigma)
-    return from_torch(hx, was_numpy), from_torch(hy, was_numpy)
-
-
-# --------------------------------------------------------------------------------------------
-# decoding internals (all on flat batches: 2D maps (M, H, W), 1D maps (M, L))
+# internals, all on flat batches: 2D maps (M, H, W), 1D maps (M, L)
 # --------------------------------------------------------------------------------------------
 
 def _blur_kernel(blur_sigma: float, dtype, device) -> torch.Tensor:
@@ -345,7 +218,7 @@ def _decode_2d(maps: torch.Tensor, method: str, blur_sigma: float):
 
 def _maps(x, name: str, min_ndim: int) -> tuple[torch.Tensor, bool]:
     t, was_numpy = to_torch(x)
-    t = _float(t)
+    t = as_float(t)
     if t.ndim < min_ndim:
         shape = "(..., N, H, W)" if min_ndim == 3 else "(..., N, L)"
         raise ValueError(f"{name} must have shape {shape}, got {tuple(t.shape)}")
@@ -384,8 +257,8 @@ def decode_heatmaps(heatmaps, method: str = "dark", *, blur_sigma: float = 1.0,
     Raises:
         ValueError: fewer than 3 dimensions, an empty H or W, unknown method, ``blur_sigma < 0``.
     """
-    _check_method(method)
-    blur_sigma = _check_sigma(blur_sigma, "blur_sigma", allow_zero=True)
+    check_method(method)
+    blur_sigma = check_sigma(blur_sigma, "blur_sigma", allow_zero=True)
     h, was_numpy = _maps(heatmaps, "heatmaps", 3)
     lead, (H, W) = h.shape[:-2], h.shape[-2:]
     maps = h.reshape(-1, H, W)
@@ -416,8 +289,8 @@ def decode_marginals(hx, hy, method: str = "dark", *, blur_sigma: float = 1.0,
         ``(..., N, 2)`` points, and optionally ``(..., N)`` confidences. Degenerate maps follow
         the rules of :func:`decode_heatmaps` per axis.
     """
-    _check_method(method)
-    blur_sigma = _check_sigma(blur_sigma, "blur_sigma", allow_zero=True)
+    check_method(method)
+    blur_sigma = check_sigma(blur_sigma, "blur_sigma", allow_zero=True)
     tx, was_numpy = _maps(hx, "hx", 2)
     ty, _ = _maps(hy, "hy", 2)
     if tx.shape[:-1] != ty.shape[:-1]:
@@ -436,127 +309,3 @@ def decode_marginals(hx, hy, method: str = "dark", *, blur_sigma: float = 1.0,
     if return_confidence:
         return coords, from_torch(peak.reshape(lead), was_numpy)
     return coords
-
-
-# --------------------------------------------------------------------------------------------
-# codec classes: input pixels <-> targets
-# --------------------------------------------------------------------------------------------
-
-class HeatmapCodec:
-    """Landmarks in input pixels <-> 2D Gaussian heatmaps.
-
-    Args:
-        input_size: ``(H, W)`` of the network input image (or an int).
-        heatmap_size: ``(H, W)`` of the heatmaps (or an int), e.g. a quarter of the input.
-        sigma: Gaussian std in heatmap cells.
-        method: decoder, one of :data:`METHODS`. DARK blurs with ``sigma``.
-
-    Example::
-
-        codec = HeatmapCodec(256, 64, sigma=2.0)
-        targets = codec.encode(landmarks)        # (B, N, 2) input px -> (B, N, 64, 64)
-        points = codec.decode(model(images))     # (B, N, 64, 64) -> (B, N, 2) input px
-    """
-
-    def __init__(self, input_size, heatmap_size, sigma: float = 2.0, method: str = "dark"):
-        self.input_size = _check_size(input_size, "input_size")
-        self.heatmap_size = _check_size(heatmap_size, "heatmap_size")
-        self.sigma = _check_sigma(sigma)
-        _check_method(method)
-        self.method = method
-
-    def __repr__(self) -> str:
-        return (f"{type(self).__name__}(input_size={self.input_size}, heatmap_size="
-                f"{self.heatmap_size}, sigma={self.sigma}, method={self.method!r})")
-
-    def to_heatmap(self, landmarks):
-        """Input pixels -> heatmap cells (:func:`lmk.geometry.resize_points`)."""
-        return resize_points(landmarks, self.input_size, self.heatmap_size)
-
-    def to_input(self, points):
-        """Heatmap cells -> input pixels."""
-        return resize_points(points, self.heatmap_size, self.input_size)
-
-    def encode(self, landmarks):
-        """``(..., N, 2)`` input pixels -> ``(..., N, H, W)`` target heatmaps."""
-        p, was_numpy = _points(landmarks)
-        return from_torch(gaussian_heatmaps(self.to_heatmap(p), self.heatmap_size, self.sigma),
-                          was_numpy)
-
-    def decode(self, heatmaps, return_confidence: bool = False):
-        """``(..., N, H, W)`` heatmaps -> ``(..., N, 2)`` input pixels (and ``(..., N)`` peaks)."""
-        h, was_numpy = to_torch(heatmaps)
-        if h.ndim < 3 or tuple(h.shape[-2:]) != self.heatmap_size:
-            raise ValueError(f"heatmaps must have shape (..., N, {self.heatmap_size[0]}, "
-                             f"{self.heatmap_size[1]}), got {tuple(h.shape)}")
-        points, peak = decode_heatmaps(h, self.method, blur_sigma=self.sigma,
-                                       return_confidence=True)
-        points = from_torch(self.to_input(points), was_numpy)
-        return (points, from_torch(peak, was_numpy)) if return_confidence else points
-
-
-class MarginalCodec(HeatmapCodec):
-    """Landmarks in input pixels <-> 1D marginal heatmaps ``(hx, hy)`` (Yin et al. (2020)).
-
-    Same arguments as :class:`HeatmapCodec`; ``heatmap_size = (H, W)`` gives the lengths of
-    ``hy`` and ``hx``. Yin et al. use 1D maps three times longer than the input side.
-    """
-
-    def encode(self, landmarks):
-        """``(..., N, 2)`` input pixels -> ``(hx (..., N, W), hy (..., N, H))``."""
-        p, was_numpy = _points(landmarks)
-        hx, hy = gaussian_marginals(self.to_heatmap(p), self.heatmap_size, self.sigma)
-        return from_torch(hx, was_numpy), from_torch(hy, was_numpy)
-
-    def decode(self, hx, hy=None, return_confidence: bool = False):
-        """``hx (..., N, W)``, ``hy (..., N, H)`` -> ``(..., N, 2)`` input pixels.
-
-        Also accepts the pair as one argument, ``decode((hx, hy))``, the output of a 1D model.
-        """
-        if hy is None and isinstance(hx, (tuple, list)) and len(hx) == 2:
-            hx, hy = hx
-        if hy is None:
-            raise ValueError("MarginalCodec.decode needs hx and hy (or the pair (hx, hy))")
-        tx, was_numpy = to_torch(hx)
-        ty, _ = to_torch(hy)
-        (H, W) = self.heatmap_size
-        if tx.ndim < 2 or tx.shape[-1] != W or ty.ndim < 2 or ty.shape[-1] != H:
-            raise ValueError(f"expected hx (..., N, {W}) and hy (..., N, {H}), got "
-                             f"{tuple(tx.shape)} and {tuple(ty.shape)}")
-        points, peak = decode_marginals(tx, ty, self.method, blur_sigma=self.sigma,
-                                        return_confidence=True)
-        points = from_torch(self.to_input(points), was_numpy)
-        return (points, from_torch(peak, was_numpy)) if return_confidence else points
-
-
-class CoordinateCodec:
-    """Landmarks in input pixels <-> normalised coordinates for regression heads.
-
-    The normalised coordinate is ``u = 2 (x + 0.5) / W - 1``: ``-1`` and ``+1`` are the outer
-    edges of the image, ``0`` its centre -- the convention of
-    ``torch.nn.functional.grid_sample(..., align_corners=False)``.
-
-    Args:
-        input_size: ``(H, W)`` of the input image, or an int.
-    """
-
-    def __init__(self, input_size):
-        self.input_size = _check_size(input_size, "input_size")
-
-    def __repr__(self) -> str:
-        return f"CoordinateCodec(input_size={self.input_size})"
-
-    def encode(self, landmarks):
-        """``(..., N, 2)`` input pixels -> ``(..., N, 2)`` normalised to ``[-1, 1]`` inside."""
-        p, was_numpy = _points(landmarks)
-        h, w = self.input_size
-        return from_torch(rescale_points(p, (2.0 / w, 2.0 / h)) - 0.5, was_numpy)
-
-    def decode(self, outputs):
-        """``(..., N, 2)`` normalised coordinates -> input pixels (NaN stays NaN)."""
-        u, was_numpy = to_torch(outputs)
-        u = _float(u)
-        if u.ndim < 2 or u.shape[-1] != 2:
-            raise ValueError(f"outputs must have shape (..., N, 2), got {tuple(u.shape)}")
-        h, w = self.input_size
-        return from_torch(rescale_points(u + 0.5, (w / 2.0, h / 2.0)), was_numpy)
