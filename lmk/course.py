@@ -2,9 +2,10 @@
 
 Every notebook in ``notebooks/`` (``NN_name.ipynb``, in order) is executed with the given
 parameters; the executed copies and a ``summary.md`` with each notebook's closing results table
-go to ``runs/<timestamp>/``. Parameters are checked against every notebook's ``parameters``
-cell *before* anything runs, and a notebook that fails stops the run, naming the notebook and
-the failing cell.
+go to ``runs/<timestamp>/``. Every parameter is checked against the declarations of every
+selected notebook (``lmk.params.SPECS``) *before* anything runs: a bad one exits with status 2
+and creates no run folder. A notebook that fails stops the run, naming the notebook and the
+failing cell. ``-p RESULTS file.json`` is honoured with one notebook (``--only``).
 
 Examples::
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime as _dt
+import difflib
 import json
 import re
 import sys
@@ -26,12 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .params import ParameterError, check_value
+from .params import RULES, SPECS, ParameterError, check_namespace
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
 ROOT = Path(__file__).resolve().parent.parent
-# Rules every notebook shares, on top of the types inferred from each parameters cell.
-COMMON_SPEC = {"SCALE": ("fast", "full"), "SEED": int, "SHOW_PROGRESS": bool}
 
 
 def _plain(value):
@@ -116,64 +116,112 @@ def parse_value(text: str):
 
 
 def notebook_defaults(path: Path) -> dict:
-    """``{name: default value}`` of a notebook's ``parameters`` cell (via papermill)."""
-    import papermill
+    """``{name: default value}`` of a notebook's ``parameters`` cell.
 
-    info = papermill.inspect_notebook(str(path))
-    if not info:
-        raise ParameterError(f"{path.name} has no cell tagged 'parameters'")
+    The cell is read as papermill reads it (assignments of Python literals); a default that is
+    not a literal cannot be checked before the run and is an error naming its line.
+    """
+    path = Path(path)
+    cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    sources = [c["source"] for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not sources:
+        raise ParameterError(f"{path.name} has no cell tagged 'parameters'", notebook=path.stem)
+    source = "".join(sources[0]) if isinstance(sources[0], list) else sources[0]
     defaults = {}
-    for name, meta in info.items():
-        try:
-            defaults[name] = ast.literal_eval(meta["default"])
-        except (ValueError, SyntaxError):
-            defaults[name] = None  # an expression: its type is not checked here
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                defaults[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                raise ParameterError(f"{path.name}, parameters cell line {node.lineno}: the default of "
+                                     f"{node.targets[0].id} is not a Python literal",
+                                     parameter=node.targets[0].id, notebook=path.stem) from None
     return defaults
 
 
-def check_course_params(params: dict, notebooks: list[Path]) -> dict[Path, dict]:
-    """Check user parameters against every notebook; return the parameters each one receives.
+def check_course_params(params: dict, notebooks: list[Path], specs=SPECS, rules=RULES) -> dict[Path, dict]:
+    """Check user parameters against every selected notebook; return what each one receives.
 
-    A name no selected notebook declares, a value whose type differs from the notebooks'
-    defaults, or a value breaking a shared rule (SCALE must be fast/full) raises
-    :class:`ParameterError` before anything runs.
+    Each user value is checked by the declaration (``specs[NN]``) of every notebook that declares
+    it, together with that notebook's defaults for the rest, so rules across parameters
+    (``DATA="300w"`` without ``DATA_ROOT``) are caught. Path parameters are made absolute (the
+    notebooks run in their own folder). A ``RESULTS`` file is honoured for one notebook and
+    rejected for several, which would overwrite it.
+
+    Raises:
+        ParameterError: one paragraph naming the parameter, the notebook(s) and what is allowed.
     """
-    per_notebook = {p: notebook_defaults(p) for p in notebooks}
-    for name, value in params.items():
-        owners = [p for p, d in per_notebook.items() if name in d]
-        if not owners:
-            raise ParameterError(f"unknown parameter {name}: no selected notebook declares it")
-        if name in COMMON_SPEC:
-            check_value(name, value, COMMON_SPEC[name])
-        for p in owners:
-            default = per_notebook[p][name]
-            if default is not None and value is not None:
-                check_value(name, value, type(default))
-    return {p: {k: v for k, v in params.items() if k in d} for p, d in per_notebook.items()}
+    declared = {}
+    for path in notebooks:
+        if path.name[:2] not in specs:
+            raise ParameterError(f"{path.name} has no parameter declaration (lmk.params.SPECS has "
+                                 f"{', '.join(sorted(specs))})", notebook=path.stem)
+        declared[path] = specs[path.name[:2]]
+    stems = ", ".join(p.stem for p in notebooks)
+    for name in params:
+        if not any(name in spec for spec in declared.values()):
+            known = sorted({n for spec in declared.values() for n in spec})
+            close = difflib.get_close_matches(name, known, 1)
+            raise ParameterError(f"unknown parameter {name}{f' (did you mean {close[0]}?)' if close else ''}: "
+                                 f"no selected notebook ({stems}) declares it; they accept "
+                                 f"{', '.join(known)}", parameter=name)
+    writers = [p.stem for p in notebooks if "RESULTS" in declared[p]]
+    if params.get("RESULTS") is not None and len(writers) > 1:
+        raise ParameterError(f"RESULTS={params['RESULTS']!r} would be written by {len(writers)} notebooks "
+                             f"({', '.join(writers)}), each overwriting the last; select one notebook "
+                             f"with --only, or leave RESULTS out (the course then writes "
+                             f"<run folder>/<notebook>.results.json for each)", parameter="RESULTS")
+    plan, failures = {}, []
+    for path, spec in declared.items():
+        mine = {n: _absolute(v) if spec[n].path and isinstance(v, str) else v
+                for n, v in params.items() if n in spec}
+        try:
+            check_namespace({**notebook_defaults(path), **mine}, spec, path.stem, rules)
+        except ParameterError as exc:
+            failures.append(exc)
+        plan[path] = mine
+    if failures:
+        first = failures[0]
+        where = [e.notebook for e in failures if e.reason == first.reason]
+        raise ParameterError(f"{first.reason} (notebook{'s' if len(where) > 1 else ''} {', '.join(where)})",
+                             parameter=first.parameter, notebook=where[0], reason=first.reason)
+    return plan
+
+
+def _absolute(path: str) -> str:
+    return str(Path(path).expanduser().absolute())
 
 
 def run_course(params: dict, only=None, out_dir=None, notebooks_dir=None, log=print,
-               cell_timeout: float | None = None) -> Path:
+               cell_timeout: float | None = None, specs=SPECS) -> Path:
     """Execute the selected notebooks in order; return the run directory.
 
-    ``cell_timeout`` (seconds) turns a cell that hangs into a failure of its notebook.
+    Every parameter is checked (:func:`check_course_params`) before the run folder is created.
+    ``cell_timeout`` (seconds) turns a cell that hangs into a failure of its notebook; ``specs``
+    replaces ``lmk.params.SPECS`` (for notebooks outside the course).
     """
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
     notebooks_dir = Path(notebooks_dir or ROOT / "notebooks")
     notebooks = find_notebooks(notebooks_dir, only)
-    plan = check_course_params(params, notebooks)
+    plan = check_course_params(params, notebooks, specs)
+
+    import papermill  # deferred: seconds to import, not needed to reject a bad parameter
+    from papermill.exceptions import PapermillExecutionError
+
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = Path(out_dir or ROOT / "runs") / stamp
     run_dir.mkdir(parents=True, exist_ok=False)
     log(f"course run -> {run_dir}  ({len(notebooks)} notebooks, parameters {params})")
     records, timings = [], {}
     for path in notebooks:
-        results = run_dir / f"{path.stem}.results.json"
         nb_params = dict(plan[path])
-        if "RESULTS" in notebook_defaults(path):
+        results = None
+        if "RESULTS" in nb_params:          # the user's file (or None: write nothing), honoured
+            results = None if nb_params["RESULTS"] is None else Path(nb_params["RESULTS"])
+            log(f"[{path.stem}] results -> {results} (the RESULTS parameter)")
+        elif "RESULTS" in specs[path.name[:2]]:
+            results = run_dir / f"{path.stem}.results.json"
             nb_params["RESULTS"] = str(results.resolve())
+        before = _stamp(results)
         start = time.perf_counter()
         log(f"[{path.stem}] running ...")
         try:
@@ -192,7 +240,7 @@ def run_course(params: dict, only=None, out_dir=None, notebooks_dir=None, log=pr
                                f"(executed copy: {run_dir / path.name})") from None
         timings[path.stem] = time.perf_counter() - start
         log(f"[{path.stem}] done in {timings[path.stem]:.1f} s")
-        if results.exists():
+        if results is not None and _stamp(results) not in (None, before):
             records.append(json.loads(results.read_text()))
         else:
             records.append({"notebook": path.stem, "table": [], "metrics": {},
@@ -200,6 +248,14 @@ def run_course(params: dict, only=None, out_dir=None, notebooks_dir=None, log=pr
     _write_summary(run_dir, records, timings)
     log(f"summary: {run_dir / 'summary.md'}")
     return run_dir
+
+
+def _stamp(path):
+    """``(mtime_ns, size)`` of a file, or None: tells a file written by this run from an old one."""
+    if path is None or not path.exists():
+        return None
+    st = path.stat()
+    return st.st_mtime_ns, st.st_size
 
 
 def _failing_source(executed: Path, lines: int = 6) -> str:
