@@ -18,7 +18,8 @@ Optimisation follows Earp et al. (2021), Sec. 3.3: Adam, learning rate 1e-3 divi
 and three quarters of the run (epochs 20 and 30 of 40), batch 16. Shuffling uses a generator seeded
 by ``(seed, epoch)``, so a run is repeatable on CPU and a resumed run continues identically.
 Checkpoints (``last.pt``, ``best.pt``) are written to a temporary file and renamed with
-``os.replace``, so an interrupted save never leaves a corrupt checkpoint behind.
+``os.replace``, so an interrupted save never leaves a corrupt checkpoint behind; they hold only
+tensors and plain Python types and load with ``weights_only=True``, so loading one runs no code.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import pickle
 import random
+import re
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -76,7 +79,12 @@ class History:
             getattr(self, name).append(math.nan if ev is None else getattr(ev, attr))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Plain Python lists of ints and floats (what ``torch.load(weights_only=True)`` accepts)."""
+        d = {name: [float(v) for v in values] for name, values in asdict(self).items()
+             if isinstance(values, list)}
+        d["epoch"] = [int(e) for e in self.epoch]
+        d["best_epoch"] = None if self.best_epoch is None else int(self.best_epoch)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "History":
@@ -162,20 +170,45 @@ def _loader(data, batch_size, num_workers, device, shuffle, seed=0, epoch=0) -> 
 
 
 def _rng_state() -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+    """Every RNG state as tensors and plain types, so a checkpoint loads with ``weights_only=True``."""
+    np_state = np.random.get_state(legacy=False)   # {"state": {"key": uint32 (624,), "pos": int}, ...}
+    version, mt_words, gauss_next = random.getstate()
+    return {"torch": torch.get_rng_state(),
+            "numpy": {"key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+                      "pos": int(np_state["state"]["pos"]), "has_gauss": int(np_state["has_gauss"]),
+                      "gauss": float(np_state["gauss"])},
+            "python": [version, list(mt_words), gauss_next],
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
 
 
 def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    np_state = state["numpy"]
+    np.random.set_state({"bit_generator": "MT19937",
+                         "state": {"key": np_state["key"].numpy().astype(np.uint32), "pos": np_state["pos"]},
+                         "has_gauss": np_state["has_gauss"], "gauss": np_state["gauss"]})
+    version, mt_words, gauss_next = state["python"]
+    random.setstate((version, tuple(mt_words), gauss_next))
     if state["cuda"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+# ------------------------------------------------------------------------- checkpoints
+class CheckpointError(ValueError):
+    """A checkpoint cannot be used: missing, empty, truncated, not a checkpoint, unsafe to unpickle,
+    or not the run asked for. The message names the file and what was wrong."""
+
+
+_CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "history", "best", "config", "rng")
+_ZIP_MAGIC = b"PK\x03\x04"   # torch.save writes a zip archive
+
+
 def save_checkpoint(state: dict, path) -> None:
-    """Write ``state`` with ``torch.save`` to a temporary file beside ``path``, then rename it."""
+    """Write ``state`` with ``torch.save`` to a temporary file beside ``path``, then rename it.
+
+    The temporary file is ``.<name>.<random>.tmp``; a killed process may leave one behind, and
+    :func:`fit` removes those when a run starts or resumes (:func:`remove_stale_temporaries`).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -191,22 +224,78 @@ def save_checkpoint(state: dict, path) -> None:
         raise
 
 
+def remove_stale_temporaries(checkpoint_dir, names=("last.pt", "best.pt")) -> list[Path]:
+    """Delete ``.<name>.*.tmp`` files that interrupted :func:`save_checkpoint` calls left behind.
+
+    Only the temporaries of ``names`` are touched; other files in the directory stay.
+    Returns:
+        The removed paths.
+    """
+    removed = []
+    for name in names:
+        for tmp in sorted(Path(checkpoint_dir).glob(f".{name}.*.tmp")):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _unsafe_global(message: str) -> str:
+    """The ``module.name`` a weights-only unpickler refused, from its message (or a generic phrase)."""
+    found = re.search(r"GLOBAL ([\w.]+)", message)
+    return found.group(1) if found else "an object that is not a tensor or a plain Python type"
+
+
 def load_checkpoint(path, model: nn.Module | None = None) -> dict:
     """Load a checkpoint written by :func:`fit`; if ``model`` is given, load its weights into it.
 
-    Checkpoints hold RNG states and the history, so they are unpickled in full
-    (``weights_only=False``): load only checkpoints you wrote yourself.
+    Loading uses ``torch.load(..., weights_only=True)``: only tensors and plain Python types
+    (dicts, lists, numbers, strings, None) are unpickled, so a crafted file cannot run code;
+    checkpoints keep RNG states and the history in those types for that reason.
+
+    Raises:
+        CheckpointError: the file is missing, a directory, unreadable, empty, truncated, not a
+            ``torch.save`` archive, holds other objects (refused, the global is named), or its
+            weights do not fit ``model``. The message starts with the path.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path}: no such file")
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path}: is a directory, expected a file written by torch.save")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_ZIP_MAGIC))
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {path}: cannot be read ({exc.strerror or exc})") from None
+    if not head:
+        raise CheckpointError(f"checkpoint {path}: is empty (0 bytes); the run that wrote it was "
+                              "interrupted or the file was copied incompletely")
+    if head != _ZIP_MAGIC:
+        raise CheckpointError(f"checkpoint {path}: is not a torch.save archive (it starts with {head!r}, "
+                              f"expected {_ZIP_MAGIC!r})")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(f"checkpoint {path}: refused to unpickle {_unsafe_global(str(exc))} "
+                              "(weights_only=True loads tensors and plain Python types only; "
+                              "an arbitrary object could run code)") from None
+    except Exception as exc:   # torch reports a cut archive as RuntimeError, a bad record as others
+        first_line = str(exc).split(". ")[0].strip() or type(exc).__name__
+        raise CheckpointError(f"checkpoint {path}: is truncated or corrupt ({first_line})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path}: holds a {type(state).__name__}, expected a dict")
     if model is not None:
-        try:
-            model.load_state_dict(state["model"])
-        except RuntimeError as exc:
-            raise ValueError(f"checkpoint {path} does not fit this model: {exc}") from None
+        _load_weights(path, state, model)
     return state
+
+
+def _load_weights(path: Path, state: dict, model: nn.Module) -> None:
+    if "model" not in state:
+        raise CheckpointError(f"checkpoint {path}: has no 'model' weights (keys {sorted(state)})")
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {path}: does not fit this model: {exc}") from None
 
 
 def default_milestones(epochs: int) -> list[int]:
@@ -316,6 +405,59 @@ def _train_epoch(model, loader, loss_fn, optimizer, scaler, device, amp, epoch, 
     return losses
 
 
+def _resume(ckpt_dir: Path, config: dict, model, optimizer, scheduler, scaler):
+    """Restore a run from ``ckpt_dir/last.pt``; returns ``(history, next_epoch, best_score)``."""
+    path = ckpt_dir / "last.pt"
+    state = load_checkpoint(path)
+    missing = [key for key in _CHECKPOINT_KEYS if key not in state]
+    if missing:
+        raise CheckpointError(f"checkpoint {path}: is not a fit() checkpoint (missing {missing})")
+    done = state["epoch"]
+    if done > config["epochs"]:
+        raise CheckpointError(f"fit(): {path} has already completed {done} epochs but fit() was asked for "
+                              f"epochs={config['epochs']}; pass epochs >= {done} or use a new checkpoint_dir")
+    for key in _RESUME_KEYS:
+        if state["config"].get(key) != config[key]:
+            raise ValueError(f"fit(): {path} was written with {key}={state['config'].get(key)!r} but "
+                             f"fit() got {key}={config[key]!r}; pass the same arguments or use a new "
+                             "checkpoint_dir")
+    _load_weights(path, state, model)
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"])
+        history = History.from_dict(state["history"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint {path}: cannot restore this run "
+                              f"({type(exc).__name__}: {exc})") from None
+    _sync_best(ckpt_dir, state, history.best_epoch)
+    return history, done + 1, state["best"]
+
+
+def _sync_best(ckpt_dir: Path, last: dict, best_epoch: int | None) -> None:
+    """Make ``best.pt`` agree with the best epoch that ``last.pt`` records, repairing a kill.
+
+    At a new best epoch ``fit`` writes ``last.pt`` first, then ``best.pt`` (each atomically). A
+    kill between the two leaves ``last.pt`` at epoch E with ``best_epoch == E`` and ``best.pt``
+    at an older epoch (or absent). That is the only way they can disagree, and ``last.pt`` then
+    holds exactly the best epoch's state, so the repair is to write it as ``best.pt``. Any other
+    disagreement means the files were changed by hand, and is an error rather than a guess.
+    (Writing ``best.pt`` first would be worse: a kill in between would leave the old best's
+    weights overwritten by an epoch that ``last.pt`` has not recorded yet.)
+    """
+    best_path = ckpt_dir / "best.pt"
+    held = load_checkpoint(best_path).get("epoch") if best_path.is_file() else None
+    if held == best_epoch:
+        return
+    if best_epoch is not None and best_epoch == last["epoch"]:
+        save_checkpoint(last, best_path)
+        return
+    raise CheckpointError(f"checkpoint {best_path}: holds epoch {held} but {ckpt_dir / 'last.pt'} records "
+                          f"best epoch {best_epoch}; it cannot be repaired from last.pt (epoch "
+                          f"{last['epoch']}): delete best.pt or use a new checkpoint_dir")
+
+
 def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epochs: int = 40,
         lr: float = 1e-3, milestones=None, gamma: float = 0.1, batch_size: int = 16,
         num_workers: int = 0, device="auto", seed: int = 0, amp: bool = False,
@@ -335,9 +477,11 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
         seed: seeds torch/numpy/python RNGs and the per-epoch shuffling.
         amp: mixed precision (CUDA only).
         checkpoint_dir: where ``last.pt`` and ``best.pt`` go (model, optimizer, scheduler, epoch,
-            history, RNG states); None writes nothing.
+            history, RNG states); None writes nothing. A fresh run removes earlier ``last.pt`` /
+            ``best.pt`` there; every run removes temporaries that killed saves left behind.
         resume: continue from ``checkpoint_dir/last.pt`` if it exists (else start fresh). The run
             continues exactly as if uninterrupted; a finished run returns its history at once.
+            ``best.pt`` is checked against ``last.pt`` and repaired after a kill (see ``_sync_best``).
         eval_every: evaluate every this many epochs (and always after the last one).
         norm, threshold: NME normalisation and the AUC / failure-rate threshold of the evaluation.
         channels_last: train with channels-last (NHWC) weights and activations, oneDNN's preferred
@@ -350,6 +494,8 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
     Raises:
         NonFiniteLossError: the loss became NaN or infinite (epoch and step named).
         ValueError: a bad argument (named in the message).
+        CheckpointError: on resume, ``last.pt`` or ``best.pt`` is unreadable or unsafe, does not fit
+            the model, or has completed more epochs than ``epochs`` (both numbers named).
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"fit(): model must be a torch.nn.Module, got {type(model).__name__}")
@@ -364,12 +510,16 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
     _check_int("num_workers", num_workers, 0)
     _check_int("eval_every", eval_every, 1)
     _check_int("seed", seed, 0)
+    # numpy integers pass the checks; plain ints keep random.seed and weights-only checkpoints happy
+    epochs, batch_size, num_workers, eval_every, seed = (int(v) for v in
+                                                         (epochs, batch_size, num_workers, eval_every, seed))
     for name, value in (("lr", lr), ("gamma", gamma)):
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < math.inf:
             raise ValueError(f"fit(): {name} must be a positive finite number, got {value!r}")
     milestones = default_milestones(epochs) if milestones is None else list(milestones)
     for m in milestones:
         _check_int("each milestone", m, 1)
+    milestones = [int(m) for m in milestones]
     if milestones != sorted(set(milestones)):
         raise ValueError(f"fit(): milestones must be strictly increasing epochs, got {milestones}")
     if norm not in NORMS:
@@ -381,7 +531,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
         raise ValueError(f"fit(): amp=True needs a CUDA device, got device {str(dev)!r}")
 
     config = {"lr": float(lr), "milestones": milestones, "gamma": float(gamma), "batch_size": batch_size,
-              "seed": seed, "amp": amp, "epochs": epochs}
+              "seed": seed, "amp": bool(amp), "epochs": epochs}
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
@@ -397,18 +547,13 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
     history, start, best = History(), 1, math.inf
 
     ckpt_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
-    if resume and (ckpt_dir / "last.pt").is_file():
-        state = load_checkpoint(ckpt_dir / "last.pt", model)
-        for key in _RESUME_KEYS:
-            if state["config"][key] != config[key]:
-                raise ValueError(f"fit(): {ckpt_dir / 'last.pt'} was written with {key}="
-                                 f"{state['config'][key]!r} but fit() got {key}={config[key]!r}; "
-                                 "pass the same arguments or use a new checkpoint_dir")
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"])
-        history, start, best = History.from_dict(state["history"]), state["epoch"] + 1, state["best"]
+    if ckpt_dir is not None:
+        remove_stale_temporaries(ckpt_dir)
+        if resume and (ckpt_dir / "last.pt").is_file():
+            history, start, best = _resume(ckpt_dir, config, model, optimizer, scheduler, scaler)
+        else:   # a fresh run replaces an earlier one: no old best.pt may outlive it
+            for name in ("last.pt", "best.pt"):
+                (ckpt_dir / name).unlink(missing_ok=True)
 
     bar = progress(range(start, epochs + 1), disable=not show_progress, desc="fit", total=epochs,
                    initial=start - 1)
@@ -434,7 +579,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch,
                      "history": history.to_dict(), "best": best, "config": config, "rng": _rng_state()}
-            save_checkpoint(state, ckpt_dir / "last.pt")
+            save_checkpoint(state, ckpt_dir / "last.pt")   # first: the record that _sync_best trusts
             if improved:
                 save_checkpoint(state, ckpt_dir / "best.pt")
         if hasattr(bar, "set_postfix"):
