@@ -38,7 +38,9 @@ def test_pts_is_one_based_on_disk(tmp_path):
     write_pts(tmp_path / "b.pts", [[0.0, 0.0], [9.5, 2.25]])
     lines = (tmp_path / "b.pts").read_text().splitlines()
     assert lines[:3] == ["version: 1", "n_points:  2", "{"]
-    assert lines[3:] == ["1.000 1.000", "10.500 3.250", "}"]
+    assert lines[3:] == ["1 1", "10.5 3.25", "}"]                 # lossless: no padding
+    write_pts(tmp_path / "c.pts", [[0.0, 0.0], [9.5, 2.25]], decimals=3)
+    assert (tmp_path / "c.pts").read_text().splitlines()[3:5] == ["1.000 1.000", "10.500 3.250"]
 
 
 def test_pts_round_trip(tmp_path):

@@ -2,7 +2,9 @@
 
 Every reader returns landmarks in the project's convention (pixel centre at the integer, the
 top-left pixel centre at ``(0, 0)``) and raises :class:`~lmk.data.AnnotationError`, naming the
-file and line, on anything malformed. The formats:
+file and line, on anything malformed; every writer is lossless (numbers are written in the
+shortest text that reads back as the same float64). Images are read by
+:mod:`lmk.data.image_files`. The formats:
 
 * **300W / iBUG ``.pts``** (Sagonas et al., 2016), image beside it with the same stem::
 
@@ -12,10 +14,7 @@ file and line, on anything malformed. The formats:
       x y          <- one line per point, 1-based: the top-left pixel centre is (1, 1)
       }
 
-* **WFLW** (Wu et al., 2018): one text line per face, 207 whitespace-separated fields:
-  98 ``x y`` pairs, the box ``x_min y_min x_max y_max``, six 0/1 attributes (pose, expression,
-  illumination, make-up, occlusion, blur) and the image path relative to ``WFLW_images/``.
-  Coordinates are used as given (0-based).
+* **WFLW** (Wu et al., 2018): one text line per face, see :mod:`lmk.data.wflw`.
 * **JD-landmark** (Liu et al., 2019): one file per image (``NAME.jpg.txt``), the first line is
   the point count ``106``, then one ``x y`` line per point, 0-based.
 * **300VW** (Shen et al., 2015): a folder per video with ``vid.avi`` and ``annot/000001.pts``
@@ -24,42 +23,18 @@ file and line, on anything malformed. The formats:
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .annotation_text import decimal_text, read_lines, read_point_line
 from .errors import AnnotationError
+# Re-exported: every format is importable from here.
+from .image_files import read_image, verify_image, write_image  # noqa: F401
+from .wflw import WFLW_ATTRIBUTES, WFLW_FIELDS, read_wflw, write_wflw  # noqa: F401
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
-WFLW_ATTRIBUTES = ("pose", "expression", "illumination", "make_up", "occlusion", "blur")
-WFLW_FIELDS = 98 * 2 + 4 + len(WFLW_ATTRIBUTES) + 1
-
-
-def _lines(path):
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            return f.read().splitlines()
-    except UnicodeDecodeError as exc:
-        raise AnnotationError(path, None, "a UTF-8 text file", f"undecodable bytes ({exc.reason})")
-
-
-def _number(token: str, path, line: int, what: str) -> float:
-    try:
-        value = float(token)
-    except ValueError:
-        raise AnnotationError(path, line, f"a number for {what}", token) from None
-    if not math.isfinite(value):
-        raise AnnotationError(path, line, f"a finite number for {what}", token)
-    return value
-
-
-def _point_line(text: str, path, line: int) -> tuple[float, float]:
-    tokens = text.split()
-    if len(tokens) != 2:
-        raise AnnotationError(path, line, "two numbers 'x y'", text.strip())
-    return (_number(tokens[0], path, line, "x"), _number(tokens[1], path, line, "y"))
 
 
 # --- 300W .pts ---------------------------------------------------------------------------------
@@ -77,7 +52,7 @@ def read_pts(path, num_points: int | None = None, one_based: bool = True) -> np.
         AnnotationError: a missing header / brace, a non-numeric or non-finite token, a line
             that is not ``x y``, or a point count that differs from ``n_points``/``num_points``.
     """
-    lines = _lines(path)
+    lines = read_lines(path)
     declared, number = None, 0
     for number, text in enumerate(lines, start=1):    # header: "key: value" lines up to "{"
         if text.strip() == "{":
@@ -103,7 +78,7 @@ def read_pts(path, num_points: int | None = None, one_based: bool = True) -> np.
         if text.strip() == "}":
             break
         if text.strip():
-            points.append(_point_line(text, path, number))
+            points.append(read_point_line(text, path, number))
     else:
         raise AnnotationError(path, len(lines), f"a closing '}}' after {declared} points",
                               "end of file")
@@ -114,15 +89,34 @@ def read_pts(path, num_points: int | None = None, one_based: bool = True) -> np.
     return out - 1.0 if one_based else out
 
 
-def write_pts(path, points, one_based: bool = True, decimals: int = 3) -> None:
-    """Write ``(N, 2)`` landmarks as a 300W ``.pts`` file (adds 1 when ``one_based``)."""
+def write_pts(path, points, one_based: bool = True, decimals: int | None = None) -> None:
+    """Write ``(N, 2)`` landmarks as a 300W ``.pts`` file (adds 1 when ``one_based``).
+
+    Args:
+        path: the ``.pts`` file to write.
+        points: ``(N, 2)`` finite landmarks in the project's convention.
+        one_based: add 1 to both coordinates (300W's top-left pixel centre is (1, 1)).
+        decimals: round to this many decimals. ``None`` (the default) is lossless: each number
+            is written in the shortest form that :func:`read_pts` reads back exactly, so
+            ``read -> write -> read`` is the identity and a 300W file keeps its values (the
+            one-based ``x + 1`` on disk can hold ``x`` only to the last bit of ``x + 1``).
+    Raises:
+        ValueError: points that are not ``(N, 2)`` or not finite, or a negative ``decimals``.
+    """
     p = np.asarray(points, dtype=np.float64)
     if p.ndim != 2 or p.shape[1] != 2:
         raise ValueError(f"points must have shape (N, 2), got {p.shape}")
     if not np.isfinite(p).all():
         raise ValueError("points must be finite (found NaN or inf)")
-    p = p + 1.0 if one_based else p
-    body = "\n".join(f"{x:.{decimals}f} {y:.{decimals}f}" for x, y in p)
+    offset = 1.0 if one_based else 0.0
+    if decimals is None:
+        text = decimal_text(p, offset)
+    elif isinstance(decimals, (int, np.integer)) and not isinstance(decimals, bool) \
+            and decimals >= 0:
+        text = np.char.mod(f"%.{int(decimals)}f", p + offset)
+    else:
+        raise ValueError(f"decimals must be None (lossless) or an int >= 0, got {decimals!r}")
+    body = "\n".join(f"{x} {y}" for x, y in text)
     Path(path).write_text(f"version: 1\nn_points:  {len(p)}\n{{\n{body}\n}}\n")
 
 
@@ -145,95 +139,26 @@ def find_image(annotation_path) -> Path:
                           f"{{{','.join(IMAGE_EXTENSIONS)}}}", "none")
 
 
-def read_image(path, annotation=None) -> np.ndarray:
-    """Decode an image file to ``(H, W, 3)`` uint8 RGB; ``AnnotationError`` if it cannot be."""
-    path = Path(path)
-    if not path.is_file():
-        raise AnnotationError(path, None, f"an image file (referenced by {annotation})"
-                              if annotation else "an image file", "no such file")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise AnnotationError(path, None, "a decodable image" +
-                              (f" (referenced by {annotation})" if annotation else ""),
-                              "unreadable data")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def write_image(path, image) -> None:
-    """Encode ``(H, W, 3)`` uint8 RGB (format from the suffix, PNG is lossless)."""
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
-    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write image {path}")
-
-
-# --- WFLW -----------------------------------------------------------------------------------
-
-def read_wflw(path) -> list[dict]:
-    """Read a WFLW annotation list (``list_98pt_rect_attr_{train,test}.txt``).
-
-    Returns:
-        One dict per line: ``landmarks`` ``(98, 2)`` float64, ``box`` ``(4,)`` float64
-        ``(x_min, y_min, x_max, y_max)``, ``attributes`` (name -> 0/1), ``image`` (the path
-        relative to ``WFLW_images``) and ``line`` (1-based).
-    """
-    records = []
-    for number, text in enumerate(_lines(path), start=1):
-        fields = text.split()
-        if not fields:
-            continue
-        if len(fields) != WFLW_FIELDS:
-            raise AnnotationError(path, number, f"{WFLW_FIELDS} fields (196 coordinates, 4 box, "
-                                  f"6 attributes, image path)", f"{len(fields)} fields")
-        values = [_number(t, path, number, f"field {k + 1}") for k, t in enumerate(fields[:-1])]
-        attributes = values[200:206]
-        if any(a not in (0.0, 1.0) for a in attributes):
-            raise AnnotationError(path, number, "attributes 0 or 1 in fields 201-206",
-                                  " ".join(fields[200:206]))
-        records.append({
-            "landmarks": np.array(values[:196]).reshape(98, 2),
-            "box": np.array(values[196:200]),
-            "attributes": dict(zip(WFLW_ATTRIBUTES, (int(a) for a in attributes))),
-            "image": fields[-1],
-            "line": number,
-        })
-    return records
-
-
-def write_wflw(path, records) -> None:
-    """Write dicts with ``landmarks`` (98, 2), ``box`` (4,), ``attributes``, ``image`` as WFLW."""
-    rows = []
-    for r in records:
-        p = np.asarray(r["landmarks"], dtype=np.float64)
-        if p.shape != (98, 2):
-            raise ValueError(f"WFLW landmarks must have shape (98, 2), got {p.shape}")
-        attrs = [int(r.get("attributes", {}).get(a, 0)) for a in WFLW_ATTRIBUTES]
-        numbers = [f"{v:.6f}" for v in p.ravel()] + [f"{v:.0f}" for v in np.asarray(r["box"])]
-        rows.append(" ".join(numbers + [str(a) for a in attrs] + [str(r["image"])]))
-    Path(path).write_text("\n".join(rows) + "\n")
-
-
 # --- JD-landmark -----------------------------------------------------------------------------
 
 def read_jd106(path, num_points: int = 106) -> np.ndarray:
     """Read a JD-landmark file: the count on line 1, then ``x y`` lines. ``(N, 2)`` float64."""
-    lines = _lines(path)
+    lines = read_lines(path)
     if not lines or lines[0].strip() != str(num_points):
         raise AnnotationError(path, 1, f"the point count {num_points}",
                               lines[0].strip() if lines else "empty file")
-    points = [_point_line(t, path, k) for k, t in enumerate(lines[1:], start=2) if t.strip()]
+    points = [read_point_line(t, path, k) for k, t in enumerate(lines[1:], start=2) if t.strip()]
     if len(points) != num_points:
         raise AnnotationError(path, len(lines), f"{num_points} point lines", len(points))
     return np.array(points, dtype=np.float64)
 
 
 def write_jd106(path, points) -> None:
-    """Write ``(N, 2)`` landmarks in the JD-landmark format."""
+    """Write ``(N, 2)`` landmarks in the JD-landmark format (lossless numbers)."""
     p = np.asarray(points, dtype=np.float64)
     if p.ndim != 2 or p.shape[1] != 2 or not np.isfinite(p).all():
         raise ValueError(f"points must be finite with shape (N, 2), got {p.shape}")
-    Path(path).write_text(f"{len(p)}\n" + "".join(f"{x:.6f} {y:.6f}\n" for x, y in p))
+    Path(path).write_text(f"{len(p)}\n" + "".join(f"{x} {y}\n" for x, y in decimal_text(p)))
 
 
 # --- 300VW ---------------------------------------------------------------------------------
