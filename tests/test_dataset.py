@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from lmk.data import (Augment, LandmarkDataset, PtsFolder, open_dataset, to_original, write_image,
-                      write_pts)
+from lmk.data import (AnnotationError, AnnotationSet, Augment, LandmarkDataset, PtsFolder,
+                      open_dataset, to_original, write_image, write_pts)
 from lmk.data.dataset import SAMPLE_ROOT
 from lmk.data.synth import SynthFaces
 from lmk.data.transforms import alignment_matrix, reference_points
+from lmk.geometry import apply_affine, invert_affine
 from lmk.layouts import LAYOUT_68, Layout
 
 TOL = 0.05
@@ -166,7 +167,7 @@ def test_pose_roll_follows_in_plane_rotation():
 def test_sample_set_through_open_dataset():
     assert SAMPLE_ROOT.is_dir(), "the committed sample set data/sample is missing"
     ds = open_dataset("sample", input_size=64)
-    assert len(ds) >= 20
+    assert len(ds) == 15 and len(open_dataset("sample", split="test")) == 5
     item = ds[0]
     assert item["image"].shape == (3, 64, 64) and item["landmarks"].shape == (68, 2)
 
@@ -178,10 +179,10 @@ def test_on_error_skip_reports_every_bad_file(tmp_path):
         write_pts(tmp_path / f"f{k}.pts", rng.uniform(5, 45, (68, 2)))
     (tmp_path / "f1.pts").write_text("version: 1\nn_points: 68\n{\n1 2\n}\n")
     with pytest.raises(ValueError, match="f1.pts"):
-        open_dataset("sample", root=tmp_path)
+        open_dataset("sample", root=tmp_path, split="all")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ds = open_dataset("sample", root=tmp_path, on_error="skip", input_size=32)
+        ds = open_dataset("sample", root=tmp_path, split="all", on_error="skip", input_size=32)
     assert len(ds) == 2
     assert [f.endswith("f1.pts") for f, _ in ds.skipped] == [True]
     assert "68 points" in ds.skipped[0][1]
@@ -217,3 +218,120 @@ def test_pts_folder_source_with_box(tmp_path):
     item = ds[0]
     assert torch.allclose(to_original(item["landmarks"], item["transform"]),
                           torch.as_tensor(pts, dtype=torch.float32), atol=1e-3)
+
+
+# --- item errors name the index and the file, and keep their type across workers -------------
+
+def _pts_dataset(tmp_path, count=4, **kwargs):
+    rng = np.random.default_rng(5)
+    for k in range(count):
+        write_image(tmp_path / f"f{k}.png", rng.integers(0, 255, (40, 40, 3), dtype=np.uint8))
+        write_pts(tmp_path / f"f{k}.pts", rng.uniform(5, 35, (68, 2)))
+    return LandmarkDataset(PtsFolder(tmp_path), 32, **kwargs)
+
+
+def _first_error(dataset, num_workers):
+    loader = torch.utils.data.DataLoader(dataset, batch_size=1, num_workers=num_workers)
+    with pytest.raises(Exception) as info:
+        list(loader)
+    return info.value
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_bad_image_found_by_a_worker_is_an_annotation_error_naming_item_and_file(tmp_path,
+                                                                                  num_workers):
+    ds = _pts_dataset(tmp_path)
+    data = (tmp_path / "f2.png").read_bytes()
+    (tmp_path / "f2.png").write_bytes(data[:len(data) // 2])   # truncated after the set was built
+    error = _first_error(ds, num_workers)
+    assert isinstance(error, AnnotationError), type(error)
+    assert f"item 2 ({tmp_path / 'f2.pts'})" in str(error) and "f2.png" in str(error)
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_inverted_box_found_when_read_keeps_its_type_and_names_the_record(num_workers):
+    def entry(line, box):
+        def load():
+            return {"path": f"list.txt:{line}", "landmarks": FACE.astype(np.float64) + line,
+                    "image_path": SAMPLE_ROOT / "easy_000.png", "box": np.array(box, float)}
+        return f"list.txt:{line}", load
+    boxes = [[30, 40, 100, 120], [100, 40, 30, 120], [30, 40, 100, 40]]   # fine, inverted, flat
+    ds = LandmarkDataset(AnnotationSet([entry(k + 1, b) for k, b in enumerate(boxes)]), 32,
+                         layout=TOY)
+    assert ds[0]["image"].shape == (3, 32, 32)
+    error = _first_error(ds, num_workers)
+    assert type(error) is ValueError
+    assert "item 1 (list.txt:2)" in str(error) and "x1 > x0" in str(error)
+    with pytest.raises(ValueError, match=r"item 2 \(list.txt:3\)"):
+        ds[2]
+
+
+def test_items_of_sources_without_files_name_the_index():
+    ds = LandmarkDataset([{"image": np.zeros((20, 20, 3), np.uint8),
+                           "landmarks": np.ones((7, 2)) * 5}], 16, mode="align")
+    with pytest.raises(ValueError, match=r"^item 0: no known layout has 7 points"):
+        ds[0]
+
+
+# --- cache ------------------------------------------------------------------------------------
+
+def _photo_source(count=3):
+    """Large smooth 'photos' (a face of ~240 px in 600 x 500) whose crops shrink ~4x to 64 px."""
+    rng = np.random.default_rng(11)
+    items = []
+    for k in range(count):
+        y, x = np.mgrid[0:600, 0:500] / 40.0
+        phase = rng.uniform(0, 6, 3)
+        image = np.stack([127 + 100 * np.sin(x + phase[c]) * np.cos(0.7 * y - phase[c])
+                          for c in range(3)], -1).astype(np.uint8)
+        points = 3 * FACE + [60 + 10 * k, 80] + rng.normal(0, 3, (5, 2))
+        items.append({"image": image, "landmarks": points.astype(np.float32), "path": f"p{k}"})
+    return items
+
+
+def _inside_source(transform, source_shape, size, margin_px=2.0):
+    """``(size, size)`` bool: output pixels at least ``margin_px`` output pixels inside the
+    source image (where a second resampling cannot mix the photo with the black border)."""
+    m = transform.numpy().astype(np.float64)
+    yy, xx = np.mgrid[0:size, 0:size]
+    grid = np.stack([xx, yy], -1).reshape(-1, 2).astype(np.float64)
+    src = apply_affine(grid, invert_affine(m))
+    margin = margin_px / np.sqrt(abs(np.linalg.det(m[:, :2])))
+    h, w = source_shape[:2]
+    ok = (src >= -0.5 + margin) & (src <= np.array([w, h]) - 0.5 - margin)
+    return ok.all(-1).reshape(size, size)
+
+
+@pytest.mark.parametrize("mode", ["crop", "align", "none"])
+def test_cached_items_equal_uncached_items(mode):
+    source = _photo_source()
+    kwargs = dict(input_size=64, mode=mode, augment=GEOMETRIC, layout=TOY, normalize=False)
+    plain = LandmarkDataset(source, **kwargs)
+    cached = LandmarkDataset(source, cache=True, **kwargs)
+    cached.fill_cache()
+    assert set(cached.cache) == {0, 1, 2}
+    for epoch in range(3):
+        plain.set_epoch(epoch)
+        cached.set_epoch(epoch)
+        for i in range(3):
+            a, b = plain[i], cached[i]
+            assert torch.equal(a["landmarks"], b["landmarks"])
+            assert torch.equal(a["transform"], b["transform"]) and a["flipped"] == b["flipped"]
+            inside = _inside_source(a["transform"], source[i]["image"].shape, 64)
+            inside = torch.from_numpy(inside)
+            diff = (a["image"] - b["image"]).abs()[:, inside]
+            assert inside.sum() > 500
+            assert diff.mean() < 1.0 and diff.max() <= 3, (mode, epoch, i, diff.mean(), diff.max())
+    small = cached.cache[0][1]
+    assert small.shape[:2] == (2 * (64 + 2 * 16),) * 2 and "image" not in cached.cache[0][0]
+
+
+def test_cache_is_filled_on_first_use_and_then_never_reads_the_source():
+    source = _photo_source(2)
+    ds = LandmarkDataset(source, 48, cache=True, layout=TOY)
+    first = ds[1]["image"]
+    assert list(ds.cache) == [1]
+    source[1]["image"] = np.zeros_like(source[1]["image"])      # the source is not read again
+    assert torch.equal(ds[1]["image"], first)
+    with pytest.raises(ValueError, match="cache=True"):
+        LandmarkDataset(source, 48).fill_cache()

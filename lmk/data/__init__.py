@@ -1,12 +1,13 @@
 """Data: the synthetic face world, real-format readers and writers, datasets and transforms."""
 
 # Real formats, datasets and transforms.
-from .errors import AnnotationError
+from .errors import AnnotationError, ImageError
 from .formats import (find_image, read_image, read_jd106, read_pts, read_wflw, read_300vw,
-                      write_image, write_jd106, write_pts, write_wflw, write_300vw)
-from .sources import AnnotationSet, JD106Folder, PtsFolder, WFLWAnnotations
+                      verify_image, write_image, write_jd106, write_pts, write_wflw, write_300vw)
+from .sources import AnnotationSet, JD106Folder, PtsFolder, WFLWAnnotations, open_sample
 from .transforms import Augment
-from .dataset import LandmarkDataset, open_dataset, open_source, to_original
+from .dataset import (DatasetItemError, LandmarkDataset, data_label, open_dataset, open_source,
+                      to_original)
 
 # The synthetic face world (embedded default data).
 from .synth import (DIFFICULTIES, Difficulty, SynthFaces, SynthNegatives,
@@ -14,10 +15,12 @@ from .synth import (DIFFICULTIES, Difficulty, SynthFaces, SynthNegatives,
 from .synth_video import SynthVideos, synth_video
 
 __all__ = [
-    "AnnotationError", "find_image", "read_image", "read_jd106", "read_pts", "read_wflw",
-    "read_300vw", "write_image", "write_jd106", "write_pts", "write_wflw", "write_300vw",
-    "AnnotationSet", "JD106Folder", "PtsFolder", "WFLWAnnotations", "Augment",
-    "LandmarkDataset", "open_dataset", "open_source", "to_original",
+    "AnnotationError", "ImageError", "find_image", "read_image", "read_jd106", "read_pts",
+    "read_wflw", "read_300vw", "verify_image", "write_image", "write_jd106", "write_pts",
+    "write_wflw", "write_300vw",
+    "AnnotationSet", "JD106Folder", "PtsFolder", "WFLWAnnotations", "open_sample", "Augment",
+    "DatasetItemError", "LandmarkDataset", "data_label", "open_dataset", "open_source",
+    "to_original",
     "DIFFICULTIES", "Difficulty", "SynthFaces", "SynthNegatives", "boundary_gradient_ratio",
     "SynthVideos", "synth_video",
 ]

@@ -15,22 +15,60 @@ index))``: DataLoader workers and reruns see the same augmentation for the same 
 
 from __future__ import annotations
 
+import math
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from .._backend import from_torch, to_torch
+from .._backend import check_size, from_torch, to_torch
 from ..geometry import apply_affine, compose_affine, invert_affine, rescale_points
 from ..layouts import LAYOUTS, Layout
+from .errors import AnnotationError
+from .sources import DATA_NAMES, SAMPLE_ROOT, data_label, open_source  # noqa: F401 (re-exported)
 from .transforms import (Augment, alignment_matrix, box_from_landmarks, crop_matrix,
                          normalize_image, transform_pose, warp_image)
 
 MODES = ("crop", "align", "none")
-DATA_NAMES = ("synthetic", "sample", "300w", "wflw", "jd106")
-SAMPLE_ROOT = Path(__file__).resolve().parents[2] / "data" / "sample"
-"""The committed 300W-format sample set (``data/sample``)."""
+CACHE_OVERSAMPLING = 2
+"""A cached item keeps the input region at this many times the input resolution..."""
+CACHE_CONTEXT = 0.25
+"""...plus this fraction of the input size on each side, for rotations and shifts."""
+
+
+class DatasetItemError(AnnotationError):
+    """An :class:`AnnotationError` met while reading one dataset item, reworded to name the item.
+
+    Unlike its parent it can be built from its message alone, which is how a ``DataLoader``
+    re-raises a worker's error in the main process; so ``except AnnotationError`` still
+    catches a bad file found by a worker. ``path``, ``line``, ``expected`` and ``found`` are
+    those of the original error.
+    """
+
+    def __init__(self, message: str, path=None, line=None, expected=None, found=None):
+        ValueError.__init__(self, message)
+        self.path, self.line, self.expected, self.found = path, line, expected, found
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.path, self.line, self.expected, self.found))
+
+
+def item_error(exc: Exception, index: int, file: str | None = None) -> Exception:
+    """``exc`` reworded as ``"item 7 (faces/007.pts): <message>"``, of the same type.
+
+    The type survives a ``DataLoader`` worker, which re-raises ``type(exc)(message)``; an
+    ``AnnotationError`` (whose constructor takes the file, line and expectation) becomes a
+    :class:`DatasetItemError`, a type that takes the message alone; any other type that cannot
+    be built from one message becomes a ``RuntimeError``.
+    """
+    where = f"item {index}" + (f" ({file})" if file else "")
+    message = f"{where}: {exc}"
+    try:
+        return type(exc)(message)
+    except TypeError:
+        if isinstance(exc, AnnotationError):
+            return DatasetItemError(message, exc.path, exc.line, exc.expected, exc.found)
+        return RuntimeError(f"{type(exc).__name__}: {message}")
 
 
 def to_original(points, transform):
@@ -70,6 +108,14 @@ class LandmarkDataset(torch.utils.data.Dataset):
         use_box: use the item's ``box`` in crop mode when present.
         normalize: return a normalised float image; else the uint8 image as a ``(3, H, W)``
             float32 tensor in [0, 255].
+        cache: keep each item's source image, reduced, after its first use (see
+            :meth:`fill_cache`), so that later epochs do not decode full-size photos again.
+            The reduced image is the crop / alignment region plus :data:`CACHE_CONTEXT` of the
+            input size on each side, at :data:`CACHE_OVERSAMPLING` times the input
+            resolution (about ``(2 * 1.5)**2 = 9`` times an input image in memory). Landmarks
+            and transforms are exactly those of the uncached path; images differ only by the
+            second resampling (a grey level or so), and augmentations that reach beyond the
+            context show the border instead of the photo.
     Items:
         ``image`` float32 ``(3, H, W)``; ``landmarks`` float32 ``(N, 2)`` in input pixels;
         ``transform`` float32 ``(2, 3)`` source -> input; ``original_landmarks`` float32
@@ -78,28 +124,45 @@ class LandmarkDataset(torch.utils.data.Dataset):
         roll, a rotation adds to the roll: :func:`~lmk.data.transforms.transform_pose`),
         ``box`` ``(4,)`` in *source* pixels (for NME normalisation there) and ``occluded``
         ``(N,)`` bool.
+    Errors:
+        Any error raised while reading item ``i`` is re-raised with the same type (see
+        :func:`item_error`) and a message that starts ``"item i (file): "``.
     """
 
     def __init__(self, source, input_size=128, *, mode: str = "crop", margin: float = 0.2,
                  augment: Augment | None = None, seed: int = 0, layout: Layout | None = None,
-                 use_box: bool = True, normalize: bool = True):
+                 use_box: bool = True, normalize: bool = True, cache: bool = False):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if margin < 0:
             raise ValueError(f"margin must be >= 0, got {margin}")
         self.source = source
-        self.input_size = (input_size, input_size) if np.isscalar(input_size) else tuple(input_size)
+        self.input_size = check_size(input_size, "input_size")
         self.mode, self.margin, self.augment = mode, margin, augment
         self.seed, self.epoch = int(seed), 0
         self.layout, self.use_box, self.normalize = layout, use_box, normalize
+        self.cache = {} if cache else None
 
     def __len__(self) -> int:
         return len(self.source)
 
     @property
     def skipped(self) -> list:
-        """``(file, reason)`` for every sample the source skipped (``on_error="skip"``)."""
+        """``(file, reason)`` for every file the source skipped (``on_error="skip"``)."""
         return list(getattr(self.source, "skipped", []))
+
+    def file(self, index: int) -> str | None:
+        """The file behind item ``index`` (for messages), when the source knows it."""
+        files = getattr(self.source, "file", None)
+        return files(index) if callable(files) else None
+
+    def fill_cache(self) -> None:
+        """Read and reduce every item now (``cache=True``). Call it before handing the dataset
+        to ``DataLoader`` workers: what a worker caches is lost when the worker exits."""
+        if self.cache is None:
+            raise ValueError("fill_cache needs a dataset made with cache=True")
+        for index in range(len(self)):
+            self._guarded(self._load, index)
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the augmentation epoch (call once per epoch; workers pick it up on restart)."""
@@ -132,20 +195,52 @@ class LandmarkDataset(torch.utils.data.Dataset):
         offset = rescale_points(np.zeros(2), scale)    # x -> x * s + offset
         return np.array([[scale[0], 0.0, offset[0]], [0.0, scale[1], offset[1]]])
 
+    def _guarded(self, read, index: int):
+        try:
+            return read(index)
+        except Exception as exc:
+            try:
+                file = self.file(index)
+            except Exception:
+                file = None
+            raise item_error(exc, index, file) from exc
+
+    def _load(self, index: int) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(item, image, base, to_image)``: the source item, the image to warp, the crop /
+        alignment matrix and the source -> ``image`` matrix (``None``: the source image)."""
+        if self.cache is not None and index in self.cache:
+            return self.cache[index]
+        item = self.source[index]
+        image = np.asarray(item["image"])
+        base = self.base_matrix(item)
+        if self.cache is None:
+            return item, image, base, None
+        h, w = self.input_size
+        pad = np.array([math.ceil(CACHE_CONTEXT * w), math.ceil(CACHE_CONTEXT * h)])
+        k = CACHE_OVERSAMPLING
+        offset = rescale_points(pad.astype(np.float64), k)   # input pixel x -> (x + pad) at k x
+        zoom = np.array([[k, 0.0, offset[0]], [0.0, k, offset[1]]])
+        to_cache = compose_affine(zoom, base)
+        reduced = warp_image(image, to_cache, (k * (h + 2 * pad[1]), k * (w + 2 * pad[0])))
+        item = {key: value for key, value in item.items() if key != "image"}
+        self.cache[index] = (item, reduced, base, to_cache)
+        return self.cache[index]
+
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} items")
-        index = int(index)
-        item = self.source[index]
-        image = np.asarray(item["image"])
+        return self._guarded(self._item, int(index))
+
+    def _item(self, index: int) -> dict:
+        item, image, matrix, to_image = self._load(index)
         points = np.asarray(item["landmarks"], dtype=np.float64)
-        matrix = self.base_matrix(item)
         flipped = False
         rng = np.random.default_rng((self.seed, self.epoch, index))
         if self.augment is not None:
             aug, flipped = self.augment.geometric(rng, self.input_size)
             matrix = compose_affine(aug, matrix)
-        out_image = warp_image(image, matrix, self.input_size)
+        warp = matrix if to_image is None else compose_affine(matrix, invert_affine(to_image))
+        out_image = warp_image(image, warp, self.input_size)
         out_points = apply_affine(points, matrix)
         occluded = item.get("occluded")
         if flipped:
@@ -176,55 +271,19 @@ class LandmarkDataset(torch.utils.data.Dataset):
         return out
 
 
-def _split_seed(seed: int, split: str) -> int:
-    offsets = {"train": 0, "val": 1_000_003, "test": 2_000_003}
-    if split not in offsets:
-        raise ValueError(f"split for synthetic data must be one of {tuple(offsets)}, got {split!r}")
-    return seed + offsets[split]
-
-
-def open_source(name: str, root=None, split: str = "train", *, n: int = 1000, size: int = 128,
-                seed: int = 0, difficulty: str = "default", on_error: str = "raise"):
-    """The raw source behind a notebook's ``DATA`` / ``DATA_ROOT`` parameters.
-
-    Args:
-        name: ``"synthetic"`` (``SynthFaces(n, size, seed, difficulty)``, a distinct seed per
-            split), ``"sample"`` (the committed 300W-format set, ``root`` defaults to
-            ``data/sample``), ``"300w"``, ``"wflw"`` or ``"jd106"`` (``root`` = the data set
-            folder described in ``data/README.md``).
-        split: ``"train"`` / ``"test"`` (and the data set's named subsets, see the readers).
-    """
-    from . import sources
-
-    if name == "synthetic":
-        from .synth import SynthFaces
-
-        return SynthFaces(n, size=size, seed=_split_seed(seed, split), difficulty=difficulty)
-    if name == "sample":
-        return sources.PtsFolder(SAMPLE_ROOT if root is None else root, on_error=on_error)
-    if root is None:
-        raise ValueError(f"DATA={name!r} needs DATA_ROOT: the folder holding the data set "
-                         f"(see data/README.md)")
-    if name == "300w":
-        return sources.open_300w(root, split, on_error=on_error)
-    if name == "wflw":
-        return sources.open_wflw(root, split, on_error=on_error)
-    if name == "jd106":
-        return sources.open_jd106(root, split, on_error=on_error)
-    raise ValueError(f"unknown data set {name!r}; expected one of {DATA_NAMES}")
-
-
-def open_dataset(name: str = "synthetic", root=None, split: str = "train", *, n: int = 1000,
-                 size: int = 128, seed: int = 0, difficulty: str = "default",
-                 on_error: str = "raise", **dataset_kwargs) -> LandmarkDataset:
+def open_dataset(name: str = "synthetic", root=None, split: str = "train", *,
+                 n: int | None = None, size: int = 128, seed: int = 0,
+                 difficulty: str = "default", on_error: str = "raise",
+                 verify_images: bool = False, **dataset_kwargs) -> LandmarkDataset:
     """A :class:`LandmarkDataset` over :func:`open_source` (``name`` is a notebook's ``DATA``).
 
-    ``size`` is the synthetic image size; ``dataset_kwargs`` go to :class:`LandmarkDataset`
-    (``input_size``, ``mode``, ``margin``, ``augment``, ...). With ``on_error="skip"`` bad
-    files are left out with a warning each and listed in ``dataset.skipped``.
+    The source arguments are those of :func:`open_source`; ``dataset_kwargs`` go to
+    :class:`LandmarkDataset` (``input_size``, ``mode``, ``margin``, ``augment``, ``cache``,
+    ...). With ``on_error="skip"`` bad files are left out with a warning each and listed in
+    ``dataset.skipped``; ``len(dataset)`` is the number of images really used.
     """
     source = open_source(name, root, split, n=n, size=size, seed=seed, difficulty=difficulty,
-                         on_error=on_error)
+                         on_error=on_error, verify_images=verify_images)
     dataset_kwargs.setdefault("seed", seed)
     dataset = LandmarkDataset(source, **dataset_kwargs)
     if dataset.skipped:
