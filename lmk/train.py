@@ -4,7 +4,7 @@ A training run is one function call whose arguments say everything::
 
     codec = MarginalCodec(input_size=256, heatmap_size=768, sigma=3.0)
     history = fit(model, train_set, val_set, loss_fn=MarginalLoss(codec),
-                  decode_fn=lambda out: codec.decode(*out), epochs=40, lr=1e-3, batch_size=16,
+                  decode_fn=codec.decode, epochs=40, lr=1e-3, batch_size=16,
                   seed=0, checkpoint_dir="runs/1d")
 
 Contract:

@@ -10,7 +10,7 @@ NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 REQUIRED = ["00_landmarks_data_metrics", "01_quantization_error", "02_heatmaps_2d_vs_1d",
             "03_pixelshuffle_vs_deconv"]
-COMMON_PARAMETERS = {"SCALE", "SEED", "DEVICE", "DATA", "DATA_ROOT", "RESULTS", "SHOW_PROGRESS"}
+COMMON_PARAMETERS = {"SCALE", "SEED", "DEVICE", "DATA", "DATA_ROOT", "ON_ERROR", "RESULTS", "SHOW_PROGRESS"}
 LOCAL_PATH = re.compile(r"(/work/|/home/\w|/root/|/tmp/pytest|C:\\\\Users)")
 
 
@@ -57,7 +57,9 @@ def test_parameters_cell_then_validation(path):
     assert COMMON_PARAMETERS <= names, f"{path.name} lacks {COMMON_PARAMETERS - names}"
     assert re.search(r'^SCALE\s*=\s*"fast"', source, flags=re.M), "committed default must be fast"
     following = _text(cells[tagged[0] + 1]["source"])
-    assert "check_params(" in following, f"{path.name}: the cell after 'parameters' must validate"
+    number = path.stem[:2]
+    assert re.search(rf'lmk\.params\.validate\("{number}", globals\(\)\)', following), \
+        f"{path.name}: the cell after 'parameters' must call lmk.params.validate(\"{number}\", globals())"
     assert "write_results(" in "".join(_text(c["source"]) for c in cells[-3:]), \
         f"{path.name}: the closing cells must record the results table with write_results"
 
