@@ -19,6 +19,7 @@ integer points become float by :func:`lmk._backend.as_float` (float32), floats k
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import torch
@@ -40,14 +41,19 @@ def rescale_points(points, scale):
     Returns:
         Points of the same shape and kind. ``rescale_points(p, 1 / s)`` is the inverse.
     """
-    p, was_numpy = to_torch(points)
-    p = as_float(p)
+    if _plain_numpy(points) and isinstance(scale, (numbers.Real, np.ndarray, tuple)) \
+            and np.asarray(scale).dtype.kind in "iuf":          # one image in numpy: no torch
+        p, s, was_numpy = points, np.asarray(scale, dtype=np.float64), False
+    else:
+        p, was_numpy = to_torch(points)
+        p = as_float(p)
+        s, _ = to_torch(scale)
+        s = s.to(p)
     _check_points(p)
-    s, _ = to_torch(scale)
-    s = s.to(p)
-    if s.numel() not in (1, 2) or (s.numel() == 2 and s.ndim != 1):
+    count = math.prod(s.shape)
+    if count not in (1, 2) or (count == 2 and s.ndim != 1):
         raise ValueError(f"scale must be a scalar or (sx, sy), got shape {tuple(s.shape)}")
-    if not torch.all(s > 0):
+    if not bool((s > 0).all()):
         raise ValueError(f"scale must be positive, got {s.tolist()}")
     return from_torch((p + 0.5) * s - 0.5, was_numpy)
 
@@ -89,6 +95,13 @@ def _to_3x3(m: torch.Tensor) -> torch.Tensor:
 
 def invert_affine(matrix):
     """Inverse of ``(..., 2, 3)`` affine matrices; a singular matrix raises ``ValueError``."""
+    if _plain_numpy(matrix) and matrix.shape == (2, 3):    # one matrix: closed form, no torch
+        (a, b), (c, d) = matrix[:, :2]
+        det = a * d - b * c
+        if not abs(det) >= 1e-12:
+            raise ValueError("affine matrix is singular (determinant ~ 0) and cannot be inverted")
+        lin = np.array([[d, -b], [-c, a]]) / det
+        return np.hstack([lin, -(lin @ matrix[:, 2])[:, None]])
     m, was_numpy = to_torch(matrix)
     m = as_float(m)
     if m.shape[-2:] != (2, 3):

@@ -6,11 +6,12 @@ the convention (``W - x`` instead of ``W - 1 - x``, pixel edges vs centres) show
 error of 0.5 px or more; the tolerance is 0.05 px.
 """
 
+import cv2
 import numpy as np
 import pytest
 
 from lmk.data import transforms as T
-from lmk.geometry import apply_affine, invert_affine
+from lmk.geometry import apply_affine, invert_affine, rescale_points
 
 TOL = 0.05
 FACE = np.array([[40.3, 50.7], [90.2, 48.9], [65.5, 80.1], [45.8, 110.4], [88.1, 111.6]])
@@ -211,3 +212,86 @@ def test_transform_pose_mirror_and_rotation():
     both = rotation_matrix(20.0, (31.5, 31.5)) @ np.vstack([T.flip_matrix(64), [0, 0, 1]])
     assert np.allclose(T.transform_pose(pose, both), [-30, -10, -25])
     assert np.isclose(T.transform_pose([0, 0, 170], rotation_matrix(-20.0))[2], -170)
+
+
+# ----------------------------------------------------------------------------- anti-aliasing
+
+def textured_image(shape, seed=0):
+    """Random texture with detail at every scale down to single pixels (uint8 RGB)."""
+    rng = np.random.default_rng(seed)
+    noise = rng.uniform(0, 255, shape + (3,)).astype(np.float32)
+    coarse = cv2.resize(rng.uniform(0, 255, (shape[0] // 16, shape[1] // 16, 3)).astype(np.float32),
+                        shape[::-1], interpolation=cv2.INTER_CUBIC)
+    return np.clip(0.5 * noise + 0.5 * coarse, 0, 255).astype(np.uint8)
+
+
+def downscale_matrix(k):
+    """Pure ``1 / k`` downscale in the pixel-centre convention (pixel edges stay on edges)."""
+    offset = rescale_points(np.zeros(2), 1.0 / k)
+    return np.array([[1.0 / k, 0.0, offset[0]], [0.0, 1.0 / k, offset[1]]])
+
+
+@pytest.mark.parametrize("k", [2, 4, 10])
+def test_downscale_agrees_with_area_resampling(k):
+    src = textured_image((400, 360))
+    out_size = (400 // k, 360 // k)
+    ref = cv2.resize(src, out_size[::-1], interpolation=cv2.INTER_AREA).astype(np.float64)
+    m = downscale_matrix(k)
+    ours = np.abs(T.warp_image(src, m, out_size) - ref).mean()
+    plain = np.abs(T.warp_image(src, m, out_size, antialias=False) - ref).mean()
+    msg = f"1/{k}: anti-aliased {ours:.2f} vs plain bilinear {plain:.2f} grey levels off INTER_AREA"
+    assert ours < 1.0, msg
+    if k > 2:        # at exactly 1/2 a bilinear sample is the mean of a 2 x 2 block: no aliasing
+        assert plain > 5 * max(ours, 1.0), msg
+
+
+def test_fine_stripes_shrink_to_flat_grey_not_moire():
+    """Stripes 2.5 px apart are far above the Nyquist limit of a 10x smaller image: an
+    anti-aliased warp shows their mean grey, a plain bilinear warp shows a false pattern."""
+    x = np.arange(500)
+    stripes = np.where((2 * x) % 5 < 2.5, 230, 20).astype(np.uint8)     # period 5 = 2 stripes
+    src = np.repeat(np.broadcast_to(stripes, (500, 500))[..., None], 3, axis=2)
+    m = T.rotation_matrix(10.0, (249.5, 249.5), 0.1)
+    m[:, 2] -= apply_affine(np.array([249.5, 249.5]), m) - 24.5     # centre -> output centre
+    ours = T.warp_image(src, m, 50)[10:40, 10:40].std()
+    plain = T.warp_image(src, m, 50, antialias=False)[10:40, 10:40].std()
+    assert ours < 3 and plain > 30, f"grey-level std: anti-aliased {ours:.1f}, plain {plain:.1f}"
+
+
+@pytest.mark.parametrize("angle", [0.0, 25.0])
+def test_strong_shrink_keeps_dots_on_landmarks(angle):
+    big_face = FACE * 6
+    big = render_dots(big_face, (960, 780), sigma=12.0)
+    m = T.rotation_matrix(angle, (389.5, 479.5), 1 / 6)
+    m[:, 2] += np.array([64.5, 79.5]) - [389.5, 479.5]        # image centre -> output centre
+    out, points = T.warp(big, big_face, m, (160, 130))
+    assert_dots_follow(out, points)
+
+
+@pytest.mark.parametrize("matrix", [
+    np.eye(2, 3),                                              # identity
+    T.rotation_matrix(30.0, (60.0, 70.0)),                     # rotation, scale 1
+    np.array([[1.7, 0.2, -20.0], [-0.1, 1.3, 5.5]]),           # upscaling affine
+    T.flip_matrix(130),
+])
+def test_warps_that_do_not_shrink_are_plain_warp_affine(dots, matrix):
+    plain = cv2.warpAffine(dots, matrix, (110, 90), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    assert np.array_equal(T.warp_image(dots, matrix, (90, 110)), plain)
+
+
+def test_shrink_border_is_border_value_in_every_channel():
+    white = np.full((40, 40, 3), 255, np.uint8)
+    m = downscale_matrix(4)
+    m[:, 2] += 10                                             # image -> output pixels 10..19
+    out = T.warp_image(white, m, 30, border_value=100)
+    assert np.array_equal(out[11:19, 11:19], np.full((8, 8, 3), 255))
+    assert np.array_equal(out[:9], np.full((9, 30, 3), 100))  # grey, not (100, 0, 0)
+    assert np.array_equal(out[21:, 21:], np.full((9, 9, 3), 100))
+
+
+def test_warp_image_rejects_bad_sizes_and_singular_shrinks(dots):
+    with pytest.raises(ValueError, match=r"size must be a positive int.*got 5\.9"):
+        T.warp_image(dots, np.eye(2, 3), 5.9)
+    with pytest.raises(ValueError, match="singular"):
+        T.warp_image(dots, np.array([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0]]), 32)

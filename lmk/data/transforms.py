@@ -3,8 +3,9 @@
 Everything is numpy / OpenCV on ``(H, W, 3)`` uint8 RGB images and ``(N, 2)`` float landmarks
 in the project's pixel-centre convention (pixel ``i`` is centred on the integer ``i``). Every
 geometric transform is a ``(2, 3)`` affine matrix ``M`` mapping *source* points to *output*
-points; :func:`warp_image` hands it to ``cv2.warpAffine``, which uses the same convention, so
-the image and the points move together without any half-pixel fix-up::
+points; :func:`warp_image` (from :mod:`.resample`: an area pre-filter when the matrix shrinks,
+then ``cv2.warpAffine``) uses the same convention, so the image and the points move together
+without any half-pixel fix-up::
 
     out_image = warp_image(image, M, size)          # out_image(M @ p) = image(p)
     out_points = lmk.geometry.apply_affine(points, M)
@@ -18,13 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torch
 
 from .._backend import check_positive_int, check_size
 from ..geometry import (apply_affine, compose_affine, rescale_points, rotation_matrix,
                         similarity_transform)
+from .resample import _check_image, warp_image
 
 IMAGE_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 """Per-channel RGB mean (ImageNet) subtracted by :func:`normalize_image`, images in [0, 1]."""
@@ -50,15 +51,6 @@ _PCA_EIGVEC = np.array([[-0.5675, 0.7192, 0.4009],
                         [-0.5836, -0.6948, 0.4203]])
 
 
-def _check_image(image, name: str = "image") -> np.ndarray:
-    image = np.asarray(image)
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
-        raise ValueError(f"{name} must have shape (H, W) or (H, W, 3), got {image.shape}")
-    if image.dtype != np.uint8:
-        raise ValueError(f"{name} must be uint8, got {image.dtype}")
-    return image
-
-
 def _check_landmarks(landmarks, name: str = "landmarks") -> np.ndarray:
     p = np.asarray(landmarks, dtype=np.float64)
     if p.ndim != 2 or p.shape[1] != 2:
@@ -69,25 +61,6 @@ def _check_landmarks(landmarks, name: str = "landmarks") -> np.ndarray:
 
 
 # --- warping ----------------------------------------------------------------------------------
-
-def warp_image(image, matrix, size, *, border_value=0, interpolation=cv2.INTER_LINEAR):
-    """Resample ``image`` so that output pixel ``M @ p`` shows source point ``p``.
-
-    Args:
-        image: ``(H, W[, 3])`` uint8.
-        matrix: ``(2, 3)`` source -> output affine matrix (project convention = OpenCV's).
-        size: output ``(H', W')`` (or an int for a square).
-    Returns:
-        ``(H', W'[, 3])`` uint8; outside the source is ``border_value``.
-    """
-    image = _check_image(image)
-    m = np.asarray(matrix, dtype=np.float64)
-    if m.shape != (2, 3):
-        raise ValueError(f"matrix must have shape (2, 3), got {m.shape}")
-    h, w = check_size(size)
-    return cv2.warpAffine(image, m, (w, h), flags=interpolation,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
-
 
 def warp(image, landmarks, matrix, size):
     """Warp an image and its landmarks with the same ``(2, 3)`` matrix: ``(image, landmarks)``."""
