@@ -167,3 +167,22 @@ def test_rescale_points_integer_points_follow_the_float_rule():
     np.testing.assert_array_equal(out, [[0.5, 0.5], [6.5, 2.5]])
     assert rescale_points(ints.astype(np.float64), 2).dtype == np.float64
     assert rescale_points(torch.tensor(ints), 2).dtype == torch.float32
+
+
+def test_numpy_fast_paths_agree_with_the_torch_path():
+    """One (2, 3) float64 matrix or plain float64 points skip torch; the answers are the same."""
+    rng = np.random.default_rng(0)
+    m = rng.normal(size=(2, 3))
+    np.testing.assert_allclose(invert_affine(m), invert_affine(torch.from_numpy(m)).numpy(),
+                               rtol=1e-12, atol=1e-12)
+    p = rng.normal(size=(5, 2))
+    np.testing.assert_allclose(rescale_points(p, (2.0, 0.5)),
+                               rescale_points(torch.from_numpy(p), (2.0, 0.5)).numpy())
+    with pytest.raises(ValueError, match="singular"):
+        invert_affine(np.array([[1.0, 2.0, 0.0], [2.0, 4.0, 1.0]]))
+    with pytest.raises(ValueError, match="scale must be positive"):
+        rescale_points(p, (1.0, -1.0))
+    with pytest.raises(ValueError, match=r"scale must be a scalar or \(sx, sy\)"):
+        rescale_points(p, np.ones(3))
+    with pytest.raises(TypeError):
+        rescale_points(p, "2")
