@@ -9,7 +9,7 @@ ARGS ?=
 # OpenMP threads that spin while waiting make torch crawl when the cores are shared.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup course test unit nbval lab bench notebooks clean
+.PHONY: setup course test unit nbval lab bench notebooks zoo clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,10 @@ lab: $(STAMP)
 ## bench: speed and memory figures (python -m lmk.bench)
 bench: $(STAMP)
 	$(PY) -m lmk.bench $(ARGS)
+
+## zoo: train every recipe at zoo scale into data/zoo (about 70 min on 2 cores; ARGS="NAME ..." for some)
+zoo: $(STAMP)
+	nice $(PY) -m lmk.zoo build --jobs 2 $(ARGS)
 
 ## notebooks: re-execute the committed notebooks in place (fast mode)
 notebooks: $(STAMP)
