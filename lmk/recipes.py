@@ -156,10 +156,27 @@ class Result:
     train_set: LandmarkDataset = None
 
 
+def configure(recipe, scale: str = "fast", *, seed=None, n_train=None, n_val=None, epochs=None,
+              lr=None, batch_size=None, overrides: dict | None = None) -> dict:
+    """A recipe's config at ``scale`` with a notebook's overrides applied (None keeps a setting)."""
+    cfg = (RECIPES[recipe] if isinstance(recipe, str) else recipe).config(scale)
+    for section, changes in (overrides or {}).items():
+        if section not in ("model_args", "data", "train"):
+            raise ValueError(f"overrides: unknown section {section!r}; use model_args, data or train")
+        cfg[section].update({k: v for k, v in changes.items() if v is not None})
+    for section, key, value in (("data", "n_train", n_train), ("data", "n_val", n_val),
+                                ("train", "epochs", epochs), ("train", "lr", lr),
+                                ("train", "batch_size", batch_size), ("train", "seed", seed)):
+        if value is not None:
+            cfg[section][key] = value
+    return cfg
+
+
 def run(recipe, scale: str = "fast", *, seed: int | None = None, data: str = "synthetic",
         data_root=None, device="auto", threads: int | None = None, checkpoint_dir=None,
         resume: bool = False, show_progress: bool = False, on_error: str = "raise",
         n_train: int | None = None, n_val: int | None = None, epochs: int | None = None,
+        lr: float | None = None, batch_size: int | None = None, overrides: dict | None = None,
         prepared=None) -> Result:
     """Train a recipe at a scale and evaluate it.
 
@@ -170,18 +187,14 @@ def run(recipe, scale: str = "fast", *, seed: int | None = None, data: str = "sy
         data, data_root: a notebook's ``DATA`` / ``DATA_ROOT`` (``lmk.data.open_source``).
         threads: torch CPU threads for this run (``None`` leaves the setting alone).
         checkpoint_dir, resume: passed to ``lmk.train.fit`` (atomic checkpoints, resume).
-        n_train, n_val, epochs: override the scale's sizes.
+        n_train, n_val, epochs, lr, batch_size: override the scale's settings (None keeps them).
+        overrides: ``{"model_args": {...}, "data": {...}, "train": {...}}`` changes to any other
+            setting (e.g. a notebook's ``INPUT_SIZE`` or ``FILTERS``).
         prepared: ``(train_source, val_source)`` already opened (shared between runs).
     """
-    cfg = (RECIPES[recipe] if isinstance(recipe, str) else recipe).config(scale)
+    cfg = configure(recipe, scale, seed=seed, n_train=n_train, n_val=n_val, epochs=epochs, lr=lr,
+                    batch_size=batch_size, overrides=overrides)
     t = cfg["train"]
-    for key, value in (("n_train", n_train), ("n_val", n_val)):
-        if value is not None:
-            cfg["data"][key] = int(value)
-    if epochs is not None:
-        t["epochs"] = int(epochs)
-    if seed is not None:
-        t["seed"] = int(seed)
     if threads is not None:
         torch.set_num_threads(int(threads))
     start = time.perf_counter()
@@ -285,6 +298,6 @@ def recipe_names(notebook: str | None = None, **tags) -> list[str]:
             and all(r.tags.get(k) == v for k, v in tags.items())]
 
 
-__all__ = ["Recipe", "RECIPES", "recipe_names", "run", "Result", "build_model", "build_codec",
+__all__ = ["Recipe", "RECIPES", "recipe_names", "configure", "run", "Result", "build_model", "build_codec",
            "build_loss", "sources", "datasets", "mean_shape", "baseline_nmes", "heatmap_size",
            "flip_averaged", "SCALES"]

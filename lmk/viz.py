@@ -36,7 +36,7 @@ def draw_landmarks(ax, image=None, landmarks=None, *, layout: Layout | None = LA
     return ax
 
 
-def plot_ced(ax, nmes: dict, threshold: float = 0.08, steps: int = 200, xmax=None):
+def plot_ced(ax, nmes: dict, threshold: float = 0.08, steps: int = 200, xmax=None, colors=None):
     """Cumulative error distribution of per-image NMEs, one curve per entry of ``nmes``.
 
     Args:
@@ -45,6 +45,7 @@ def plot_ced(ax, nmes: dict, threshold: float = 0.08, steps: int = 200, xmax=Non
         xmax: right end of the x axis as a fraction: ``None`` stops at ``threshold`` (the part
             AUC integrates); ``"auto"`` extends to the 99th percentile of all NMEs when that is
             larger, so large errors do not leave an empty plot, and marks ``threshold``.
+        colors: optional ``{label: colour}`` so a model keeps its colour across panels.
     """
     values = {label: np.sort(_numpy(v).ravel()) for label, v in nmes.items()}
     if xmax is None:
@@ -57,7 +58,7 @@ def plot_ced(ax, nmes: dict, threshold: float = 0.08, steps: int = 200, xmax=Non
     grid = np.linspace(0.0, xmax, steps)
     for label, v in values.items():
         frac = np.searchsorted(v, grid, side="right") / max(len(v), 1)
-        ax.plot(100 * grid, frac, label=label)
+        ax.plot(100 * grid, frac, label=label, color=(colors or {}).get(label))
     if xmax > threshold:
         ax.axvline(100 * threshold, color="grey", ls=":", lw=1,
                    label=f"threshold {100 * threshold:g} %")
@@ -366,3 +367,37 @@ def explore(fn, **controls):
 
     for control in controls.values():
         control.observe(redraw, "value")
+
+
+def plot_learning_curve(ax, history, baseline: float | None = None, title: str | None = None):
+    """Training loss per step (left axis) and validation NME per epoch in % (right axis).
+
+    Args:
+        history: ``lmk.train.History`` or its ``to_dict()`` (a zoo entry's ``history`` works too).
+        baseline: the mean shape's NME (fraction), drawn as a dashed line on the NME axis.
+    Returns:
+        The NME axis (a twin of ``ax``).
+    """
+    h = history if isinstance(history, dict) else history.to_dict()
+    epochs, nme = np.asarray(h["epoch"]), 100 * np.asarray(h["val_nme"], dtype=float)
+    steps = h.get("step_loss") or []
+    if steps:
+        x = np.linspace(0, epochs[-1], len(steps) + 1)[1:]
+        ax.plot(x, steps, color="tab:gray", lw=0.6, alpha=0.7, label="loss per step")
+    ax.plot(epochs, h["train_loss"], "o-", color="tab:gray", ms=3, label="loss per epoch")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss (log)")
+    bx = ax.twinx()
+    keep = np.isfinite(nme)
+    bx.plot(epochs[keep], nme[keep], "s-", color="tab:blue", ms=4, label="validation NME")
+    if baseline is not None:
+        bx.axhline(100 * baseline, color="tab:red", ls="--", lw=1, label="mean shape")
+    bx.set_ylabel("validation NME (%)", color="tab:blue")
+    bx.set_ylim(bottom=0)
+    lines = ax.get_legend_handles_labels()
+    more = bx.get_legend_handles_labels()
+    bx.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="upper right")
+    if title:
+        ax.set_title(title)
+    return bx

@@ -115,9 +115,17 @@ def _val_source(render_size: int, difficulty: str, n: int, seed: int) -> tuple:
     return tuple(src[i] for i in range(len(src)))
 
 
+def validation_dataset(cfg: dict, n: int | None = None, seed: int = VAL_SEED) -> LandmarkDataset:
+    """The zoo's validation faces of a recipe config as a :class:`LandmarkDataset` (no augmentation)."""
+    d, n = cfg["data"], VAL_N if n is None else n
+    return LandmarkDataset(list(_val_source(d["render_size"], d["difficulty"], n, seed)),
+                           d["input_size"], mode=d["mode"])
+
+
 @functools.lru_cache(maxsize=8)
 def _val_tensors(render_size: int, difficulty: str, n: int, seed: int, mode: str, input_size: int):
-    ds = LandmarkDataset(list(_val_source(render_size, difficulty, n, seed)), input_size, mode=mode)
+    ds = validation_dataset({"data": {"render_size": render_size, "difficulty": difficulty,
+                                      "mode": mode, "input_size": input_size}}, n, seed)
     items = [ds[i] for i in range(len(ds))]
     return (torch.stack([it["image"] for it in items]),
             torch.stack([it["landmarks"] for it in items]).double().numpy())

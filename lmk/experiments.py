@@ -1,0 +1,110 @@
+"""A notebook's experiment table, read from the zoo or trained from the recipes.
+
+Notebooks ask for the outcome of named recipes and do not care where it comes from::
+
+    out = outcome("n03_sdsd", use_zoo=True)                        # converged zoo model, scored live
+    out = outcome("n03_sdsd", use_zoo=False, scale="full", data="300w", data_root=root)
+
+Either way the answer has the same keys: ``nme``, ``auc``, ``failure_rate`` (fractions, with the
+recipe's decoder), ``methods`` (the same per decoder), per-image ``nmes`` and the mean-shape
+``baseline_nmes`` on the same faces, ``source`` (``"zoo"`` or the scale it was trained at) and the
+trained ``model``. The zoo serves synthetic faces only; with real data everything is trained.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+
+from . import metrics, recipes, zoo
+from .train import resolve_device
+
+THRESHOLD = 0.08
+
+
+def _summary(nmes) -> dict:
+    return {"nme": float(np.mean(nmes)), "auc": float(metrics.auc(nmes, THRESHOLD)),
+            "failure_rate": float(metrics.failure_rate(nmes, THRESHOLD)), "nmes": np.asarray(nmes)}
+
+
+@torch.no_grad()
+def score_dataset(model, cfg: dict, dataset, shape, methods=("dark",), flip: bool = False,
+                  device="cpu", batch: int = 64) -> dict:
+    """Score ``model`` on a :class:`lmk.data.LandmarkDataset` with each decoder in ``methods``."""
+    items = [dataset[i] for i in range(len(dataset))]
+    truth = torch.stack([it["landmarks"] for it in items]).double().numpy()
+    images = torch.stack([it["image"] for it in items])
+    net = (recipes.flip_averaged(model) if flip else model).to(device).eval()
+    outs = [net(images[i:i + batch].to(device)) for i in range(0, len(images), batch)]
+    outputs = (tuple(torch.cat(p).cpu() for p in zip(*outs)) if isinstance(outs[0], tuple)
+               else torch.cat(outs).cpu())
+    norm = cfg["train"]["norm"]
+    per = {m: _summary(metrics.nme(recipes.build_codec(cfg, m).decode(outputs).double().numpy(),
+                                   truth, norm=norm)) for m in methods}
+    return {"methods": per, "baseline_nmes": recipes.baseline_nmes(shape, truth, norm)}
+
+
+@functools.lru_cache(maxsize=1)      # one data set in memory: the runs of a notebook share it
+def _prepared(data: str, data_root, render_size: int, difficulty: str, n_train: int, n_val: int,
+              on_error: str):
+    cfg = {"data": {"render_size": render_size, "difficulty": difficulty, "n_train": n_train,
+                    "n_val": n_val}}
+    return recipes.sources(cfg, data, data_root, on_error=on_error)
+
+
+def prepared_sources(cfg: dict, data: str = "synthetic", data_root=None, on_error: str = "raise"):
+    """``(train, val)`` sources of a recipe config, opened once and shared by the runs after it.
+
+    Real sources list the files they left out (``on_error="skip"``) in ``.skipped``.
+    """
+    d = cfg["data"]
+    return _prepared(data, data_root, d["render_size"], d["difficulty"], d["n_train"], d["n_val"],
+                     on_error)
+
+
+def outcome(recipe, *, use_zoo: bool = True, scale: str = "fast", data: str = "synthetic",
+            data_root=None, device="auto", methods=None, flip: bool = False, on_error: str = "raise",
+            show_progress: bool = False, **run_kwargs) -> dict:
+    """The outcome of one recipe (a name or a :class:`lmk.recipes.Recipe`); see the module docstring.
+
+    Args:
+        use_zoo: read the converged zoo model (synthetic data only); else train at ``scale``.
+        methods: decoders to score (default: the recipe's).
+        flip: also score Earp's flip test-time averaging (recipe's decoder): ``out["flip"]``.
+        run_kwargs: passed to :func:`lmk.recipes.run` when training (``n_train``, ``epochs``, ...).
+    """
+    name = recipe if isinstance(recipe, str) else recipe.name
+    if use_zoo and data == "synthetic":
+        base = zoo.entry(name)
+        methods = tuple(methods or (base["method"],))
+        per = {m: zoo.evaluate(name, method=m) for m in methods}
+        model, _ = zoo.load(name)
+        out = {"source": "zoo", "seconds": base["seconds"], "tags": base["tags"], "model": model,
+               "config": base["recipe"], "baseline_nmes": per[methods[0]]["baseline_nmes"],
+               "history": base["history"], "val_set": zoo.validation_dataset(base["recipe"])}
+        if flip:
+            out["flip"] = zoo.evaluate(name, method=methods[0], flip=True)
+    else:
+        cfg = recipes.configure(recipe, scale, **{k: run_kwargs.get(k) for k in
+                                                  ("n_train", "n_val", "overrides")})
+        prepared = prepared_sources(cfg, data, data_root, on_error)
+        res = recipes.run(recipe, scale, data=data, data_root=data_root, device=device,
+                          show_progress=show_progress, on_error=on_error, prepared=prepared,
+                          **run_kwargs)
+        methods = tuple(methods or (res.config["train"]["method"],))
+        dev = resolve_device(device)
+        s = score_dataset(res.model, res.config, res.val_set, res.mean_shape, methods, False, dev)
+        per = s["methods"]
+        out = {"source": f"trained ({scale})", "seconds": res.seconds, "tags": res.config["tags"],
+               "model": res.model, "config": res.config, "baseline_nmes": s["baseline_nmes"],
+               "history": res.history.to_dict(), "val_set": res.val_set}
+        if flip:
+            out["flip"] = score_dataset(res.model, res.config, res.val_set, res.mean_shape,
+                                        methods[:1], True, dev)["methods"][methods[0]]
+    main = per[methods[0]]
+    return {"name": name, **out, "methods": per, "nme": main["nme"], "auc": main["auc"],
+            "failure_rate": main["failure_rate"], "nmes": main["nmes"],
+            "baseline_nme": float(np.mean(out["baseline_nmes"]))}
+
