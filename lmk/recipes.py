@@ -110,9 +110,14 @@ def _augment(cfg: dict) -> Augment:
 
 def sources(cfg: dict, data: str = "synthetic", data_root=None, *, data_seed: int = 0,
             val_seed: int = 0, on_error: str = "raise") -> tuple:
-    """``(train, val)`` raw sources; synthetic items are rendered once and kept in memory."""
+    """``(train, val)`` raw sources; synthetic items are rendered once and kept in memory.
+
+    Real images are checked when opened (truncated or undecodable files are errors, or skipped
+    with ``on_error="skip"``), so a bad photo cannot stop a run half-way through.
+    """
     d = cfg["data"]
-    common = {"size": d["render_size"], "difficulty": d["difficulty"], "on_error": on_error}
+    common = {"size": d["render_size"], "difficulty": d["difficulty"], "on_error": on_error,
+              "verify_images": data != "synthetic"}
     train = open_source(data, data_root, "train", n=d["n_train"], seed=data_seed, **common)
     val_split = "val" if data == "synthetic" else "test"
     val = open_source(data, data_root, val_split, n=d["n_val"], seed=val_seed, **common)
@@ -122,9 +127,14 @@ def sources(cfg: dict, data: str = "synthetic", data_root=None, *, data_seed: in
 
 
 def datasets(cfg: dict, train_source, val_source, seed: int = 0) -> tuple:
-    """``(train, val)`` :class:`LandmarkDataset` s: crop or align, augment the training set."""
+    """``(train, val)`` :class:`LandmarkDataset` s: crop or align, augment the training set.
+
+    Items of real data sets are cached reduced after their first use (``cache=True``), so later
+    epochs do not decode full-size photos again; synthetic sources are already in memory.
+    """
     d = cfg["data"]
-    kw = {"input_size": d["input_size"], "mode": d["mode"], "seed": seed}
+    kw = {"input_size": d["input_size"], "mode": d["mode"], "seed": seed,
+          "cache": not isinstance(train_source, list)}
     return (LandmarkDataset(train_source, augment=_augment(cfg), **kw),
             LandmarkDataset(val_source, augment=None, **kw))
 
