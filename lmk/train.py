@@ -19,19 +19,26 @@ and three quarters of the run (epochs 20 and 30 of 40), batch 16. Shuffling uses
 by ``(seed, epoch)``, so a run is repeatable on CPU and a resumed run continues identically.
 Checkpoints (``last.pt``, ``best.pt``) are written to a temporary file and renamed with
 ``os.replace``, so an interrupted save never leaves a corrupt checkpoint behind; they hold only
-tensors and plain Python types and load with ``weights_only=True``, so loading one runs no code.
+tensors and plain Python types and load with ``weights_only=True``, so loading one runs no code
+(``lmk.checkpoints``; its public names are re-exported here).
+
+Staged training: ``freeze`` keeps parts of the model fixed for a run and ``param_groups`` gives
+parts their own learning-rate multiplier, so a model is trained stage by stage in several calls
+(Yan et al. 2020, Sec. 6.6: baseline first, then CropNet refinement stages; Xia et al. 2022,
+Sec. 3.4: backbone and alignment branch first, then the other branches on a frozen backbone)::
+
+    fit(model, ..., freeze=["stages.1."])                      # stage 1: backbone and first head
+    fit(model, ..., freeze=["backbone."],                      # stage 2: frozen backbone,
+        param_groups=[{"prefix": "stages.0.", "lr_scale": 0.1}])   # slow first head, new second head
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-import os
-import pickle
 import random
-import re
-import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -41,10 +48,18 @@ from torch import nn
 from torch.utils._pytree import tree_map
 from torch.utils.data import DataLoader
 
+from .checkpoints import (CHECKPOINT_NAMES, CheckpointError, load_checkpoint, remove_stale_temporaries,
+                          restore_run, rng_state, save_checkpoint, sync_best)
 from .progress import progress
 
+__all__ = ["NORMS", "NonFiniteLossError", "History", "Evaluation", "resolve_device", "collate",
+           "default_milestones", "evaluate", "fit",
+           "CheckpointError", "save_checkpoint", "load_checkpoint", "remove_stale_temporaries"]
+
 NORMS = ("inter_ocular", "inter_pupil", "bbox")
-_RESUME_KEYS = ("lr", "milestones", "gamma", "batch_size", "seed", "amp")
+# Settings a resumed run must share with its checkpoint; freeze / param_groups are None when unused,
+# which is also what checkpoints written before they existed read as.
+_RESUME_KEYS = ("lr", "milestones", "gamma", "batch_size", "seed", "amp", "freeze", "param_groups")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -169,135 +184,6 @@ def _loader(data, batch_size, num_workers, device, shuffle, seed=0, epoch=0) -> 
                       drop_last=shuffle and len(data) > batch_size)   # no size-1 batch for BN
 
 
-def _rng_state() -> dict:
-    """Every RNG state as tensors and plain types, so a checkpoint loads with ``weights_only=True``."""
-    np_state = np.random.get_state(legacy=False)   # {"state": {"key": uint32 (624,), "pos": int}, ...}
-    version, mt_words, gauss_next = random.getstate()
-    return {"torch": torch.get_rng_state(),
-            "numpy": {"key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
-                      "pos": int(np_state["state"]["pos"]), "has_gauss": int(np_state["has_gauss"]),
-                      "gauss": float(np_state["gauss"])},
-            "python": [version, list(mt_words), gauss_next],
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    np_state = state["numpy"]
-    np.random.set_state({"bit_generator": "MT19937",
-                         "state": {"key": np_state["key"].numpy().astype(np.uint32), "pos": np_state["pos"]},
-                         "has_gauss": np_state["has_gauss"], "gauss": np_state["gauss"]})
-    version, mt_words, gauss_next = state["python"]
-    random.setstate((version, tuple(mt_words), gauss_next))
-    if state["cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# ------------------------------------------------------------------------- checkpoints
-class CheckpointError(ValueError):
-    """A checkpoint cannot be used: missing, empty, truncated, not a checkpoint, unsafe to unpickle,
-    or not the run asked for. The message names the file and what was wrong."""
-
-
-_CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "history", "best", "config", "rng")
-_ZIP_MAGIC = b"PK\x03\x04"   # torch.save writes a zip archive
-
-
-def save_checkpoint(state: dict, path) -> None:
-    """Write ``state`` with ``torch.save`` to a temporary file beside ``path``, then rename it.
-
-    The temporary file is ``.<name>.<random>.tmp``; a killed process may leave one behind, and
-    :func:`fit` removes those when a run starts or resumes (:func:`remove_stale_temporaries`).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)   # atomic: readers see the old file or the new one, never half
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def remove_stale_temporaries(checkpoint_dir, names=("last.pt", "best.pt")) -> list[Path]:
-    """Delete ``.<name>.*.tmp`` files that interrupted :func:`save_checkpoint` calls left behind.
-
-    Only the temporaries of ``names`` are touched; other files in the directory stay.
-    Returns:
-        The removed paths.
-    """
-    removed = []
-    for name in names:
-        for tmp in sorted(Path(checkpoint_dir).glob(f".{name}.*.tmp")):
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp)
-    return removed
-
-
-def _unsafe_global(message: str) -> str:
-    """The ``module.name`` a weights-only unpickler refused, from its message (or a generic phrase)."""
-    found = re.search(r"GLOBAL ([\w.]+)", message)
-    return found.group(1) if found else "an object that is not a tensor or a plain Python type"
-
-
-def load_checkpoint(path, model: nn.Module | None = None) -> dict:
-    """Load a checkpoint written by :func:`fit`; if ``model`` is given, load its weights into it.
-
-    Loading uses ``torch.load(..., weights_only=True)``: only tensors and plain Python types
-    (dicts, lists, numbers, strings, None) are unpickled, so a crafted file cannot run code;
-    checkpoints keep RNG states and the history in those types for that reason.
-
-    Raises:
-        CheckpointError: the file is missing, a directory, unreadable, empty, truncated, not a
-            ``torch.save`` archive, holds other objects (refused, the global is named), or its
-            weights do not fit ``model``. The message starts with the path.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint {path}: no such file")
-    if path.is_dir():
-        raise CheckpointError(f"checkpoint {path}: is a directory, expected a file written by torch.save")
-    try:
-        with open(path, "rb") as f:
-            head = f.read(len(_ZIP_MAGIC))
-    except OSError as exc:
-        raise CheckpointError(f"checkpoint {path}: cannot be read ({exc.strerror or exc})") from None
-    if not head:
-        raise CheckpointError(f"checkpoint {path}: is empty (0 bytes); the run that wrote it was "
-                              "interrupted or the file was copied incompletely")
-    if head != _ZIP_MAGIC:
-        raise CheckpointError(f"checkpoint {path}: is not a torch.save archive (it starts with {head!r}, "
-                              f"expected {_ZIP_MAGIC!r})")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise CheckpointError(f"checkpoint {path}: refused to unpickle {_unsafe_global(str(exc))} "
-                              "(weights_only=True loads tensors and plain Python types only; "
-                              "an arbitrary object could run code)") from None
-    except Exception as exc:   # torch reports a cut archive as RuntimeError, a bad record as others
-        first_line = str(exc).split(". ")[0].strip() or type(exc).__name__
-        raise CheckpointError(f"checkpoint {path}: is truncated or corrupt ({first_line})") from None
-    if not isinstance(state, dict):
-        raise CheckpointError(f"checkpoint {path}: holds a {type(state).__name__}, expected a dict")
-    if model is not None:
-        _load_weights(path, state, model)
-    return state
-
-
-def _load_weights(path: Path, state: dict, model: nn.Module) -> None:
-    if "model" not in state:
-        raise CheckpointError(f"checkpoint {path}: has no 'model' weights (keys {sorted(state)})")
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint {path}: does not fit this model: {exc}") from None
-
-
 def default_milestones(epochs: int) -> list[int]:
     """Earp et al. (2021), Sec. 3.3 scaled to any length: epochs 20 and 30 of 40 -> 1/2 and 3/4."""
     halves_up = (math.floor(epochs * f + 0.5) for f in (0.5, 0.75))   # not round(): 4.5 -> 5, not 4
@@ -371,6 +257,104 @@ def evaluate(model: nn.Module, data, decode_fn, *, batch_size: int = 32, num_wor
                       failure_rate=float(metrics.failure_rate(nmes, threshold)), threshold=threshold)
 
 
+# ------------------------------------------------------------ frozen parts, lr per part
+def _covers(prefix: str, name: str) -> bool:
+    """Whether the dotted ``name`` is the module or parameter ``prefix`` names, or lies inside it.
+
+    ``"stages.1"`` and ``"stages.1."`` both cover ``"stages.1.weight"``; neither covers
+    ``"stages.10.weight"`` (a plain ``startswith`` would).
+    """
+    path = prefix.rstrip(".")
+    return name == path or name.startswith(path + ".")
+
+
+def _check_prefixes(freeze, param_groups) -> tuple[list[str], list[tuple[str, float]]]:
+    """Validate ``freeze`` and ``param_groups``; returns the prefixes and ``(prefix, lr_scale)`` pairs."""
+    if freeze is None:
+        freeze = []
+    elif isinstance(freeze, str) or not hasattr(freeze, "__iter__"):
+        raise ValueError(f"fit(): freeze must be a list of parameter-name prefixes like ['backbone.'], "
+                         f"got {type(freeze).__name__} {freeze!r}")
+    freeze = list(freeze)
+    for i, prefix in enumerate(freeze):
+        if not isinstance(prefix, str) or not prefix.strip("."):
+            raise ValueError(f"fit(): freeze[{i}] must be a non-empty prefix string, got {prefix!r}")
+    if param_groups is None:
+        param_groups = []
+    if not isinstance(param_groups, (list, tuple)):
+        raise ValueError(f"fit(): param_groups must be a list of {{'prefix': str, 'lr_scale': float}}, "
+                         f"got {type(param_groups).__name__}")
+    groups = []
+    for i, group in enumerate(param_groups):
+        if not isinstance(group, dict) or set(group) != {"prefix", "lr_scale"}:
+            got = sorted(group) if isinstance(group, dict) else type(group).__name__
+            raise ValueError(f"fit(): param_groups[{i}] must be a dict with keys 'prefix' and 'lr_scale', got {got}")
+        prefix, scale = group["prefix"], group["lr_scale"]
+        if not isinstance(prefix, str) or not prefix.strip("."):
+            raise ValueError(f"fit(): param_groups[{i}]['prefix'] must be a non-empty string, got {prefix!r}")
+        if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not 0 < scale < math.inf:
+            raise ValueError(f"fit(): param_groups[{i}]['lr_scale'] must be a positive finite number, got "
+                             f"{scale!r} (to keep parameters fixed, freeze them)")
+        groups.append((prefix, float(scale)))
+    return freeze, groups
+
+
+def _split_parameters(model: nn.Module, freeze: list[str], groups: list[tuple[str, float]], lr: float):
+    """Sort the model's parameters into frozen ones and Adam parameter groups.
+
+    Returns:
+        ``(frozen, optimizer_groups, frozen_norms)``: the parameters to keep fixed; Adam's groups,
+        first the base group (lr ``lr``, every trainable parameter no prefix covers, possibly
+        empty) then one per ``groups`` entry (lr ``lr * lr_scale``, its ``prefix`` recorded); and
+        the normalisation layers (BatchNorm, InstanceNorm) inside frozen modules, which must stay
+        in eval mode so their running statistics do not move.
+    """
+    named = list(model.named_parameters())
+    norms = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._NormBase)]
+    top_level = sorted({name.split(".")[0] for name, _ in named})
+    for prefix in freeze:
+        if not any(_covers(prefix, name) for name, _ in named + norms):
+            raise ValueError(f"fit(): freeze prefix {prefix!r} matches no parameter or BatchNorm layer "
+                             f"of the model (its top-level names are {top_level})")
+    frozen, base, members = [], [], [[] for _ in groups]
+    for name, param in named:
+        owners = [i for i, (prefix, _) in enumerate(groups) if _covers(prefix, name)]
+        if len(owners) > 1:
+            raise ValueError(f"fit(): parameter {name!r} is matched by the param_groups prefixes "
+                             f"{[groups[i][0] for i in owners]}; give each parameter one group")
+        if any(_covers(prefix, name) for prefix in freeze):
+            frozen.append(param)
+        else:
+            (members[owners[0]] if owners else base).append(param)
+    for (prefix, _), params in zip(groups, members):
+        if not params:
+            where = ("covers only frozen parameters" if any(_covers(prefix, n) for n, _ in named)
+                     else f"matches no parameter of the model (its top-level names are {top_level})")
+            raise ValueError(f"fit(): param_groups prefix {prefix!r} {where}")
+    if not base and not groups:
+        raise ValueError(f"fit(): freeze={freeze} leaves no parameter to train")
+    optimizer_groups = [{"params": base}] + [{"params": params, "lr": lr * scale, "prefix": prefix}
+                                            for (prefix, scale), params in zip(groups, members)]
+    frozen_norms = [m for name, m in norms if any(_covers(prefix, name) for prefix in freeze)]
+    return frozen, optimizer_groups, frozen_norms
+
+
+@contextmanager
+def _frozen(model: nn.Module, params: list[nn.Parameter], norms: list[nn.Module]):
+    """``requires_grad=False`` on ``params`` inside the block (``_train_epoch`` keeps ``norms`` in eval
+    mode); afterwards the parameters get their own flags back and the norms the model's mode."""
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
+        for norm_layer in norms:
+            norm_layer.train(model.training)
+
+
 # ---------------------------------------------------------------------------- training
 def _contiguous(outputs):
     """Outputs of a channels-last model back in the default layout (losses run faster on it)."""
@@ -378,8 +362,10 @@ def _contiguous(outputs):
 
 
 def _train_epoch(model, loader, loss_fn, optimizer, scaler, device, amp, epoch, epochs,
-                 channels_last=False) -> list[float]:
+                 channels_last=False, frozen_norms=()) -> list[float]:
     model.train()
+    for norm_layer in frozen_norms:   # frozen parts keep their running statistics
+        norm_layer.eval()
     losses = []
     for step, batch in enumerate(loader, start=1):
         batch = _to_device(batch, device)
@@ -408,61 +394,21 @@ def _train_epoch(model, loader, loss_fn, optimizer, scaler, device, amp, epoch, 
 def _resume(ckpt_dir: Path, config: dict, model, optimizer, scheduler, scaler):
     """Restore a run from ``ckpt_dir/last.pt``; returns ``(history, next_epoch, best_score)``."""
     path = ckpt_dir / "last.pt"
-    state = load_checkpoint(path)
-    missing = [key for key in _CHECKPOINT_KEYS if key not in state]
-    if missing:
-        raise CheckpointError(f"checkpoint {path}: is not a fit() checkpoint (missing {missing})")
-    done = state["epoch"]
-    if done > config["epochs"]:
-        raise CheckpointError(f"fit(): {path} has already completed {done} epochs but fit() was asked for "
-                              f"epochs={config['epochs']}; pass epochs >= {done} or use a new checkpoint_dir")
-    for key in _RESUME_KEYS:
-        if state["config"].get(key) != config[key]:
-            raise ValueError(f"fit(): {path} was written with {key}={state['config'].get(key)!r} but "
-                             f"fit() got {key}={config[key]!r}; pass the same arguments or use a new "
-                             "checkpoint_dir")
-    _load_weights(path, state, model)
+    state = restore_run(path, config, _RESUME_KEYS, model, optimizer, scheduler, scaler)
     try:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"])
         history = History.from_dict(state["history"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"checkpoint {path}: cannot restore this run "
-                              f"({type(exc).__name__}: {exc})") from None
-    _sync_best(ckpt_dir, state, history.best_epoch)
-    return history, done + 1, state["best"]
-
-
-def _sync_best(ckpt_dir: Path, last: dict, best_epoch: int | None) -> None:
-    """Make ``best.pt`` agree with the best epoch that ``last.pt`` records, repairing a kill.
-
-    At a new best epoch ``fit`` writes ``last.pt`` first, then ``best.pt`` (each atomically). A
-    kill between the two leaves ``last.pt`` at epoch E with ``best_epoch == E`` and ``best.pt``
-    at an older epoch (or absent). That is the only way they can disagree, and ``last.pt`` then
-    holds exactly the best epoch's state, so the repair is to write it as ``best.pt``. Any other
-    disagreement means the files were changed by hand, and is an error rather than a guess.
-    (Writing ``best.pt`` first would be worse: a kill in between would leave the old best's
-    weights overwritten by an epoch that ``last.pt`` has not recorded yet.)
-    """
-    best_path = ckpt_dir / "best.pt"
-    held = load_checkpoint(best_path).get("epoch") if best_path.is_file() else None
-    if held == best_epoch:
-        return
-    if best_epoch is not None and best_epoch == last["epoch"]:
-        save_checkpoint(last, best_path)
-        return
-    raise CheckpointError(f"checkpoint {best_path}: holds epoch {held} but {ckpt_dir / 'last.pt'} records "
-                          f"best epoch {best_epoch}; it cannot be repaired from last.pt (epoch "
-                          f"{last['epoch']}): delete best.pt or use a new checkpoint_dir")
+    except TypeError as exc:
+        raise CheckpointError(f"checkpoint {path}: cannot restore this run (TypeError: {exc})") from None
+    sync_best(ckpt_dir, state, history.best_epoch)
+    return history, state["epoch"] + 1, state["best"]
 
 
 def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epochs: int = 40,
         lr: float = 1e-3, milestones=None, gamma: float = 0.1, batch_size: int = 16,
         num_workers: int = 0, device="auto", seed: int = 0, amp: bool = False,
         checkpoint_dir=None, resume: bool = False, show_progress: bool = True, eval_every: int = 1,
-        norm: str = "inter_ocular", threshold: float = 0.08, channels_last: bool = False) -> History:
+        norm: str = "inter_ocular", threshold: float = 0.08, channels_last: bool = False,
+        freeze=None, param_groups=None) -> History:
     """Train ``model`` in place with Adam and a step schedule; evaluate on ``val_data``.
 
     Args:
@@ -481,19 +427,32 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
             ``best.pt`` there; every run removes temporaries that killed saves left behind.
         resume: continue from ``checkpoint_dir/last.pt`` if it exists (else start fresh). The run
             continues exactly as if uninterrupted; a finished run returns its history at once.
-            ``best.pt`` is checked against ``last.pt`` and repaired after a kill (see ``_sync_best``).
+            ``best.pt`` is checked against ``last.pt`` and repaired after a kill
+            (``lmk.checkpoints.sync_best``).
         eval_every: evaluate every this many epochs (and always after the last one).
         norm, threshold: NME normalisation and the AUC / failure-rate threshold of the evaluation.
         channels_last: train with channels-last (NHWC) weights and activations, oneDNN's preferred
             layout on CPU (a small heatmap model at 64 px trains about 1.3x faster on one thread);
             the model keeps that layout afterwards (its outputs are the same up to float rounding).
+        freeze: prefixes of parameter names (``["backbone.", "stages.0."]``; a prefix names a
+            submodule or parameter, so ``"stages.1"`` covers ``stages.1.weight``, not
+            ``stages.10.weight``) to keep fixed for this run: they get ``requires_grad=False`` and
+            no optimiser slot, and BatchNorm layers inside them stay in eval mode, so their running
+            statistics do not move either. ``requires_grad`` flags are restored when ``fit`` returns
+            or fails.
+        param_groups: ``[{"prefix": str, "lr_scale": float}, ...]``: parameters under ``prefix``
+            train at ``lr * lr_scale`` (the schedule scales every group alike); the rest at ``lr``.
+            A parameter covered by two prefixes is an error; frozen parameters stay frozen.
+            ``history.lr`` records the base rate. Resuming needs the same ``freeze`` and
+            ``param_groups`` (they are stored in the checkpoint's config).
     Adam runs as one fused kernel on CPU and CUDA (``fused=True``: the same update, fewer calls).
     Returns:
         The :class:`History`. ``best.pt`` holds the epoch with the lowest validation NME (the lowest
         training loss when there is no ``val_data``).
     Raises:
         NonFiniteLossError: the loss became NaN or infinite (epoch and step named).
-        ValueError: a bad argument (named in the message).
+        ValueError: a bad argument (named in the message), a ``freeze`` or ``param_groups`` prefix
+            that matches no parameter, or a resume with other settings than the checkpoint's.
         CheckpointError: on resume, ``last.pt`` or ``best.pt`` is unreadable or unsafe, does not fit
             the model, or has completed more epochs than ``epochs`` (both numbers named).
     """
@@ -529,9 +488,12 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
     dev = resolve_device(device)
     if amp and dev.type != "cuda":
         raise ValueError(f"fit(): amp=True needs a CUDA device, got device {str(dev)!r}")
+    freeze, groups = _check_prefixes(freeze, param_groups)
 
     config = {"lr": float(lr), "milestones": milestones, "gamma": float(gamma), "batch_size": batch_size,
-              "seed": seed, "amp": bool(amp), "epochs": epochs}
+              "seed": seed, "amp": bool(amp), "epochs": epochs,
+              "freeze": sorted(set(freeze)) or None,
+              "param_groups": [{"prefix": prefix, "lr_scale": scale} for prefix, scale in groups] or None}
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
@@ -539,9 +501,10 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
         model.to(dev, memory_format=torch.channels_last)
     else:
         model.to(dev)
-    params = list(model.parameters())
-    fused = dev.type in ("cpu", "cuda") and all(p.is_floating_point() for p in params)
-    optimizer = torch.optim.Adam(params, lr=lr, fused=fused or None)
+    frozen, optimizer_groups, frozen_norms = _split_parameters(model, freeze, groups, lr)
+    trained = [p for group in optimizer_groups for p in group["params"]]
+    fused = dev.type in ("cpu", "cuda") and all(p.is_floating_point() for p in trained)
+    optimizer = torch.optim.Adam(optimizer_groups, lr=lr, fused=fused or None)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=gamma)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     history, start, best = History(), 1, math.inf
@@ -552,37 +515,38 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
         if resume and (ckpt_dir / "last.pt").is_file():
             history, start, best = _resume(ckpt_dir, config, model, optimizer, scheduler, scaler)
         else:   # a fresh run replaces an earlier one: no old best.pt may outlive it
-            for name in ("last.pt", "best.pt"):
+            for name in CHECKPOINT_NAMES:
                 (ckpt_dir / name).unlink(missing_ok=True)
 
-    bar = progress(range(start, epochs + 1), disable=not show_progress, desc="fit", total=epochs,
-                   initial=start - 1)
-    for epoch in bar:
-        if hasattr(train_data, "set_epoch"):   # augmentation seeded by (seed, epoch, index)
-            train_data.set_epoch(epoch)
-        t0 = time.perf_counter()
-        loader = _loader(train_data, batch_size, num_workers, dev, shuffle=True, seed=seed, epoch=epoch)
-        current_lr = optimizer.param_groups[0]["lr"]
-        losses = _train_epoch(model, loader, loss_fn, optimizer, scaler, dev, amp, epoch, epochs,
-                              channels_last)
-        scheduler.step()
-        ev = None
-        if val_data is not None and (epoch % eval_every == 0 or epoch == epochs):
-            ev = evaluate(model, val_data, decode_fn, batch_size=batch_size, num_workers=num_workers,
-                          device=dev, norm=norm, threshold=threshold, amp=amp)
-        history.record(epoch, losses, current_lr, ev, time.perf_counter() - t0)
-        score = history.train_loss[-1] if val_data is None else (ev.nme if ev is not None else None)
-        improved = score is not None and score < best
-        if improved:
-            best, history.best_epoch = score, epoch
-        if ckpt_dir is not None:
-            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch,
-                     "history": history.to_dict(), "best": best, "config": config, "rng": _rng_state()}
-            save_checkpoint(state, ckpt_dir / "last.pt")   # first: the record that _sync_best trusts
+    with _frozen(model, frozen, frozen_norms):   # for this run only, even if it fails
+        bar = progress(range(start, epochs + 1), disable=not show_progress, desc="fit", total=epochs,
+                       initial=start - 1)
+        for epoch in bar:
+            if hasattr(train_data, "set_epoch"):   # augmentation seeded by (seed, epoch, index)
+                train_data.set_epoch(epoch)
+            t0 = time.perf_counter()
+            loader = _loader(train_data, batch_size, num_workers, dev, shuffle=True, seed=seed, epoch=epoch)
+            current_lr = optimizer.param_groups[0]["lr"]
+            losses = _train_epoch(model, loader, loss_fn, optimizer, scaler, dev, amp, epoch, epochs,
+                                  channels_last, frozen_norms)
+            scheduler.step()
+            ev = None
+            if val_data is not None and (epoch % eval_every == 0 or epoch == epochs):
+                ev = evaluate(model, val_data, decode_fn, batch_size=batch_size, num_workers=num_workers,
+                              device=dev, norm=norm, threshold=threshold, amp=amp)
+            history.record(epoch, losses, current_lr, ev, time.perf_counter() - t0)
+            score = history.train_loss[-1] if val_data is None else (ev.nme if ev is not None else None)
+            improved = score is not None and score < best
             if improved:
-                save_checkpoint(state, ckpt_dir / "best.pt")
-        if hasattr(bar, "set_postfix"):
-            bar.set_postfix(loss=f"{history.train_loss[-1]:.4g}", val_nme_pct=f"{100 * history.val_nme[-1]:.2f}",
-                            refresh=False)
+                best, history.best_epoch = score, epoch
+            if ckpt_dir is not None:
+                state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch,
+                         "history": history.to_dict(), "best": best, "config": config, "rng": rng_state()}
+                save_checkpoint(state, ckpt_dir / "last.pt")   # first: the record that sync_best trusts
+                if improved:
+                    save_checkpoint(state, ckpt_dir / "best.pt")
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{history.train_loss[-1]:.4g}", val_nme_pct=f"{100 * history.val_nme[-1]:.2f}",
+                                refresh=False)
     return history

@@ -1,4 +1,5 @@
-"""Checkpoints of lmk.train under bad files and kills: safe loading, clear errors, best/last agreement."""
+"""lmk.checkpoints as fit uses them, under bad files and kills: safe loading, clear errors,
+best/last agreement, resuming only the same run."""
 
 import os
 import random
@@ -10,9 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+import lmk.checkpoints as checkpoints
 import lmk.train as train_module
-from lmk.train import CheckpointError, History, fit, load_checkpoint, remove_stale_temporaries
-from test_train import KW, Crash, TinyFaces, TinyModel
+from lmk.checkpoints import CheckpointError, load_checkpoint, remove_stale_temporaries
+from lmk.train import History, fit
+from test_train import KW, Crash, StagedModel, TinyFaces, TinyModel
 
 # Validation error in px per epoch (inter-ocular distance 8): epoch 3 is the best of five.
 OFFSETS = {1: 3.0, 2: 2.0, 3: 1.0, 4: 1.5, 5: 2.0}
@@ -112,9 +115,9 @@ def test_state_is_plain_types_and_rng_round_trips():
                 best_epoch=np.int64(1))
     d = h.to_dict()
     assert type(d["epoch"][0]) is int and type(d["train_loss"][0]) is float and type(d["best_epoch"]) is int
-    state = train_module._rng_state()
+    state = checkpoints.rng_state()
     expected = (torch.rand(3), np.random.rand(3), np.random.normal(), random.random())
-    train_module._set_rng_state(state)
+    checkpoints.set_rng_state(state)
     again = (torch.rand(3), np.random.rand(3), np.random.normal(), random.random())
     assert torch.equal(expected[0], again[0]) and np.array_equal(expected[1], again[1])
     assert expected[2:] == again[2:]
@@ -215,3 +218,46 @@ def test_resuming_with_fewer_epochs_than_done_is_an_error(tmp_path, scripted):
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 4        # nothing was touched
     same = fit(TinyModel(seed=3), train, val, epochs=4, checkpoint_dir=tmp_path, resume=True, **kw)
     assert same == done                                               # same epochs: the same result
+
+
+# ------------------------------------------------------------- staged runs and the public names
+STAGE_2 = {"freeze": ["backbone."], "param_groups": [{"prefix": "stages.0.", "lr_scale": 0.1}]}
+
+
+def test_a_frozen_run_resumes_exactly_and_only_with_the_same_parts(tmp_path, scripted):
+    train, val, kw = scripted
+    full = fit(StagedModel(), train, val, epochs=3, checkpoint_dir=tmp_path / "full", **STAGE_2, **kw)
+    fit(StagedModel(), train, val, epochs=2, checkpoint_dir=tmp_path / "cut", **STAGE_2, **kw)
+    resumed = fit(StagedModel(seed=4), train, val, epochs=3, checkpoint_dir=tmp_path / "cut", resume=True,
+                  **STAGE_2, **kw)
+    assert resumed.step_loss == full.step_loss
+    assert _same_weights(_weights(tmp_path / "cut" / "last.pt"), _weights(tmp_path / "full" / "last.pt"))
+
+    refused = [("freeze", None, "freeze=['backbone.'] but fit() got freeze=None"),
+               ("freeze", ["backbone.", "stages.1."], "but fit() got freeze=['backbone.', 'stages.1.']"),
+               ("param_groups", None, "param_groups=[{'prefix': 'stages.0.', 'lr_scale': 0.1}] but fit() got "
+                                      "param_groups=None")]
+    for key, value, message in refused:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            fit(StagedModel(), train, val, epochs=4, checkpoint_dir=tmp_path / "full", resume=True,
+                **{**STAGE_2, key: value}, **kw)
+    assert load_checkpoint(tmp_path / "full" / "last.pt")["epoch"] == 3        # refused before any change
+
+
+def test_checkpoints_written_before_freeze_existed_still_resume(tmp_path, scripted):
+    train, val, kw = scripted
+    full = fit(TinyModel(), train, val, epochs=3, checkpoint_dir=tmp_path / "full", **kw)
+    fit(TinyModel(), train, val, epochs=2, checkpoint_dir=tmp_path / "old", **kw)
+    for name in ("last.pt", "best.pt"):                  # as an older lmk wrote them: no such keys
+        path = tmp_path / "old" / name
+        state = load_checkpoint(path)
+        assert state["config"].pop("freeze") is None and state["config"].pop("param_groups") is None
+        checkpoints.save_checkpoint(state, path)
+    resumed = fit(TinyModel(), train, val, epochs=3, checkpoint_dir=tmp_path / "old", resume=True, **kw)
+    assert resumed.step_loss == full.step_loss
+
+
+def test_lmk_train_reexports_the_checkpoint_names():
+    for name in ("CheckpointError", "save_checkpoint", "load_checkpoint", "remove_stale_temporaries"):
+        assert getattr(train_module, name) is getattr(checkpoints, name)
+        assert name in train_module.__all__

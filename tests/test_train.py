@@ -289,3 +289,126 @@ def test_bad_data_and_callbacks(data):
         fit(TinyModel(), train, val, epochs=1, **{**KW, "loss_fn": lambda o, b: (o - b["landmarks"]) ** 2})
     with pytest.raises(ValueError, match=r"decode_fn returned shape \(8, 68\)"):
         fit(TinyModel(), train, val, epochs=1, **{**KW, "decode_fn": lambda o: o[..., 0]})
+
+
+# ------------------------------------------------------ frozen parts and per-part learning rates
+class StagedModel(nn.Module):
+    """A backbone with BatchNorm and two heads; head 1 adds a correction to head 0, zero at the start
+    (Yan et al. 2020 start their CropNet FC layers at zero), so the stages can be trained one by one."""
+
+    def __init__(self, seed=0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.backbone = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4))
+        self.stages = nn.ModuleList([nn.Linear(4, N * 2), nn.Linear(4, N * 2)])
+        nn.init.zeros_(self.stages[1].weight)
+        nn.init.zeros_(self.stages[1].bias)
+
+    def forward(self, x):
+        f = self.backbone(x).mean(dim=(-2, -1))
+        return (self.stages[0](f) + self.stages[1](f)).view(-1, N, 2) + 8.0
+
+
+def _state(model, prefix=""):
+    """Copies of the parameters and buffers (BatchNorm statistics included) under ``prefix``."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if k.startswith(prefix)}
+
+
+def _identical(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_frozen_parameters_and_batchnorm_statistics_stay_bit_identical(data):
+    train, val = data
+    control = StagedModel()
+    before = _state(control, "backbone.")
+    fit(control, train, val, epochs=2, **KW)                       # unfrozen, the same BN layer moves
+    moved = _state(control, "backbone.")
+    assert not torch.equal(moved["backbone.1.running_mean"], before["backbone.1.running_mean"])
+    assert not torch.equal(moved["backbone.0.weight"], before["backbone.0.weight"])
+
+    model = StagedModel()
+    head_before = _state(model, "stages.0.")
+    fit(model, train, val, epochs=2, freeze=["backbone."], **KW)
+    assert _identical(_state(model, "backbone."), before)          # weights, running mean/var, counter
+    assert not torch.equal(model.stages[0].weight, head_before["stages.0.weight"])
+    assert all(p.requires_grad for p in model.parameters())        # frozen for that run only
+
+
+def test_each_param_group_trains_at_its_own_rate(tmp_path):
+    """Adam's first step moves every parameter by lr * g / (|g| + eps), i.e. by its group's lr."""
+    train = TinyFaces(8, seed=0)                                   # one batch of 8: one step per epoch
+    model = StagedModel()
+    before = _state(model)
+    kw = {**KW, "lr": 0.01, "milestones": [1], "checkpoint_dir": tmp_path}
+    h = fit(model, train, None, epochs=1, freeze=["backbone."],
+            param_groups=[{"prefix": "stages.0", "lr_scale": 0.1}], **kw)
+    expected = {"backbone.": 0.0, "stages.0.": 0.001, "stages.1.": 0.01}
+    for name, p in model.named_parameters():
+        step = (p.detach() - before[name]).abs()
+        rate = next(v for prefix, v in expected.items() if name.startswith(prefix))
+        moved = step[step > 0]
+        assert moved.numel() == (0 if rate == 0 else step.numel()), name
+        np.testing.assert_allclose(moved.numpy(), rate, rtol=1e-3, err_msg=name)
+    assert h.lr == [0.01]                                          # history keeps the base rate
+    assert all(m.training for m in model.modules())                # frozen BatchNorm back in train mode
+
+    groups = load_checkpoint(tmp_path / "last.pt")["optimizer"]["param_groups"]
+    assert [(g.get("prefix"), len(g["params"])) for g in groups] == [(None, 2), ("stages.0", 2)]
+    assert [g["lr"] for g in groups] == pytest.approx([0.001, 0.0001])   # milestone 1 scales both
+
+
+def test_model_trained_in_two_stages(data, tmp_path):
+    train, val = data
+    model = StagedModel()
+    first = fit(model, train, val, epochs=3, freeze=["stages.1."], **KW)
+    assert torch.count_nonzero(model.stages[1].weight) == 0        # stage 2 untouched so far
+    stage1 = _state(model, "backbone.") | _state(model, "stages.0.")
+    second = fit(model, train, val, epochs=3, freeze=["backbone.", "stages.0."],
+                 checkpoint_dir=tmp_path, **{**KW, "lr": 0.01})
+    assert _identical(_state(model, "backbone.") | _state(model, "stages.0."), stage1)
+    assert torch.count_nonzero(model.stages[1].weight) > 0
+    assert second.val_nme[-1] < first.val_nme[-1]                 # the refinement stage helps
+    reloaded = StagedModel(seed=5)                                 # the checkpoint holds the whole model
+    load_checkpoint(tmp_path / "last.pt", reloaded)
+    assert _identical(_state(reloaded), _state(model))
+
+
+def test_freeze_is_undone_after_a_failed_run(data):
+    train, val = data
+    model = StagedModel()
+    model.stages[1].bias.requires_grad_(False)                     # the caller's own choice stays
+
+    def crash(outputs, batch):
+        raise Crash
+
+    with pytest.raises(Crash):
+        fit(model, train, val, epochs=1, freeze=["backbone.", "stages.1"], **{**KW, "loss_fn": crash})
+    assert [n for n, p in model.named_parameters() if not p.requires_grad] == ["stages.1.bias"]
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"freeze": "backbone."}, r"freeze must be a list of parameter-name prefixes like \['backbone.'\], got str"),
+    ({"freeze": [""]}, r"freeze\[0\] must be a non-empty prefix string"),
+    ({"freeze": ["head."]}, r"freeze prefix 'head.' matches no parameter or BatchNorm layer of the model "
+                            r"\(its top-level names are \['backbone', 'stages'\]\)"),
+    ({"freeze": ["stage"]}, "freeze prefix 'stage' matches no parameter"),   # a prefix ends at a dot
+    ({"freeze": ["backbone", "stages"]}, r"freeze=\['backbone', 'stages'\] leaves no parameter to train"),
+    ({"param_groups": {"stages.0.": 0.1}}, "param_groups must be a list"),
+    ({"param_groups": [{"prefix": "stages.0.", "lr": 0.1}]},
+     r"param_groups\[0\] must be a dict with keys 'prefix' and 'lr_scale', got \['lr', 'prefix'\]"),
+    ({"param_groups": [{"prefix": 3, "lr_scale": 0.1}]}, r"param_groups\[0\]\['prefix'\] must be a non-empty"),
+    ({"param_groups": [{"prefix": "stages.0.", "lr_scale": 0}]},
+     r"param_groups\[0\]\['lr_scale'\] must be a positive finite number, got 0 \(to keep parameters fixed"),
+    ({"param_groups": [{"prefix": "stages.", "lr_scale": 0.1}, {"prefix": "stages.0", "lr_scale": 2.0}]},
+     r"parameter 'stages.0.weight' is matched by the param_groups prefixes \['stages.', 'stages.0'\]"),
+    ({"param_groups": [{"prefix": "stage.", "lr_scale": 0.1}]}, "param_groups prefix 'stage.' matches no parameter"),
+    ({"freeze": ["backbone."], "param_groups": [{"prefix": "backbone.0", "lr_scale": 0.1}]},
+     "param_groups prefix 'backbone.0' covers only frozen parameters"),
+])
+def test_bad_freeze_and_param_groups(data, override, message):
+    train, val = data
+    model = StagedModel()
+    with pytest.raises(ValueError, match=message):
+        fit(model, train, val, epochs=1, **{**KW, **override})
+    assert all(p.requires_grad for p in model.parameters())
