@@ -1,0 +1,221 @@
+"""Differentiable operations on feature maps.
+
+* :func:`crop_patches`: bilinear ``size x size`` crops of a feature map centred at float
+  positions, with the analytic gradients of Yan et al. (2020), Sec. 5, w.r.t. the feature map
+  (Eq. 9) and w.r.t. the crop centres (Eqs. 11-15).
+* :func:`crop_patches_grid_sample`: the same crop through ``torch.nn.functional.grid_sample``
+  and autograd, the independent reference that tests, benchmarks and notebook 04 compare with.
+
+Where the samples sit. Patch sample ``(q, p)`` of a crop centred at ``(x, y)`` is read at
+(Yan Eqs. 6-7, in feature-map pixels, pixel centres at integers)::
+
+    x_p = x + p - (size - 1) / 2,    y_q = y + q - (size - 1) / 2,    p, q = 0 .. size - 1
+
+so the patch is centred on the point for every size. Size 3 samples at ``x - 1, x, x + 1``;
+size 2 at ``x - 0.5, x + 0.5`` (an even patch has no sample at its centre)::
+
+      size 2:         x - 0.5    x    x + 0.5
+                         o       |       o
+
+Every sample of a crop is the same sub-pixel shift away from the grid: with ``(x0, y0)`` the
+floor of sample ``(0, 0)``'s position and ``(fx, fy)`` its fractional part, the patch is a
+blend of four integer windows of the map (Yan Eq. 5 with its sum reduced to the four
+non-zero terms, as in Eq. 12)::
+
+    V[q, p] = (1-fy)(1-fx) I[y0+q, x0+p]   + (1-fy) fx I[y0+q, x0+p+1]
+            +    fy (1-fx) I[y0+q+1, x0+p] +    fy  fx I[y0+q+1, x0+p+1]
+
+Values outside the map are zero (Eq. 5 sums over the map only), so a crop near or beyond the
+border is partly or wholly zero, as ``grid_sample(..., padding_mode="zeros")``.
+
+The kink. ``V`` is piecewise linear in ``x``: its slope jumps where the samples cross pixel
+centres, i.e. where ``x - (size - 1) / 2`` is an integer (integer ``x`` for odd sizes,
+``x + 0.5`` integer for even sizes). There the gradient w.r.t. the centre is the
+**right-hand** derivative (``fx = 0``: the slope towards the next pixel,
+``I[., x0+1] - I[., x0]``), as floor-based bilinear interpolation and ``grid_sample`` give.
+Read literally, Eq. 12 gives 0 there (floor = ceil) and Eq. 11 gives ``+I[., x0]``; neither is
+a one-sided derivative.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from ._backend import check_positive_int
+
+
+def _check_crop_inputs(features, centers, size) -> int:
+    if not isinstance(features, Tensor) or features.ndim != 4:
+        raise ValueError(f"features must be a (B, C, H, W) tensor, got "
+                         f"{tuple(features.shape) if isinstance(features, Tensor) else type(features).__name__}")
+    if not features.is_floating_point():
+        raise ValueError(f"features must be a floating tensor, got {features.dtype}")
+    if features.shape[2] == 0 or features.shape[3] == 0:
+        raise ValueError(f"features must have H, W >= 1, got {tuple(features.shape)}")
+    if not isinstance(centers, Tensor) or centers.ndim != 3 or centers.shape[-1] != 2:
+        raise ValueError(f"centers must be a (B, N, 2) tensor of (x, y), got "
+                         f"{tuple(centers.shape) if isinstance(centers, Tensor) else type(centers).__name__}")
+    if centers.shape[0] != features.shape[0]:
+        raise ValueError(f"centers and features must have the same batch size B, got "
+                         f"{centers.shape[0]} and {features.shape[0]}")
+    if not centers.is_floating_point():
+        raise ValueError(f"centers must be a floating tensor, got {centers.dtype}")
+    if centers.device != features.device:
+        raise ValueError(f"centers ({centers.device}) and features ({features.device}) must be "
+                         f"on the same device")
+    if not bool(torch.isfinite(centers).all()):
+        raise ValueError("centers must be finite, got NaN or inf")
+    return check_positive_int(size, "size")
+
+
+def _gather_windows(features: Tensor, centers: Tensor, size: int):
+    """The ``(size + 1)^2`` map pixels each crop reads, and its sub-pixel shift.
+
+    The map is copied channels last with one zero row below and one zero column to the
+    right, ``(B, H+1, W+1, C)``; window rows and columns off the map point there, so every
+    off-map pixel reads zero without a mask.
+
+    Returns:
+        ``window`` ``(B*N, size+1, size+1, C)``, ``index`` ``(B*N*(size+1)^2,)`` into the
+        padded map flattened to ``(B*(H+1)*(W+1), C)``, and ``frac`` ``(B*N, 2)``, the
+        fractional part ``(fx, fy)`` shared by every sample of a crop.
+    """
+    b, c, h, w = features.shape
+    start = (centers - (size - 1) / 2).reshape(-1, 2)          # sample (0, 0) of each crop
+    corner = start.floor()
+    frac = start - corner                                      # in [0, 1): right-hand at kinks
+    # clamp before the integer cast so huge coordinates cannot overflow; still off the map
+    x0 = corner[:, 0].clamp(-(size + 1), w).long()
+    y0 = corner[:, 1].clamp(-(size + 1), h).long()
+    k = torch.arange(size + 1, device=centers.device)
+    cols, rows = x0[:, None] + k, y0[:, None] + k              # (B*N, size+1)
+    cols = torch.where((cols >= 0) & (cols < w), cols, w)      # off the map: the zero column
+    rows = torch.where((rows >= 0) & (rows < h), rows, h)      # off the map: the zero row
+    image = torch.arange(b, device=centers.device).repeat_interleave(centers.shape[1])
+    index = ((image[:, None] * (h + 1) + rows) * (w + 1))[:, :, None] + cols[:, None, :]
+    padded = features.new_zeros(b, h + 1, w + 1, c)
+    padded[:, :h, :w] = features.permute(0, 2, 3, 1)
+    index = index.reshape(-1)
+    window = padded.view(-1, c).index_select(0, index).view(-1, size + 1, size + 1, c)
+    return window, index, frac
+
+
+class _CropPatches(torch.autograd.Function):
+    """The crop as two 1D blends of a gathered window, and the adjoints of the blends.
+
+    Forward: gather each crop's ``(size+1)^2`` window (one ``index_select``), blend
+    neighbouring columns with ``fx`` (``across``: ``(size+1, size)`` per channel), then
+    neighbouring rows of that with ``fy`` (the patch).
+
+    Backward, Eq. 9: the adjoint blends spread the patch gradient over the window, so each
+    window pixel gets the patch gradient times its bilinear weight, and one scatter-add
+    (``index_put_(..., accumulate=True)``) adds every window onto the map; overlapping crops
+    add up, off-map pixels land in the padding and are dropped. Eqs. 11-15: the patch moves
+    with ``fy`` by the row differences of ``across``, and with ``fx`` by the ``fy``-blend of
+    the window's column differences (Eq. 12's ``y_d``, ``y_u`` weights); the ``fy``-blend's
+    adjoint is already at hand, so each centre derivative is one inner product.
+    Tensors are channels last inside, so one index moves all channels of a pixel.
+    """
+
+    @staticmethod
+    def forward(ctx, features, centers, size, grad_features, grad_centers):
+        (b, c, h, w), n = features.shape, centers.shape[1]
+        window, index, frac = _gather_windows(features, centers, size)
+        fx, fy = frac[:, 0, None, None, None], frac[:, 1, None, None, None]
+        across = torch.lerp(window[:, :, :-1], window[:, :, 1:], fx)   # (B*N, size+1, size, C)
+        patch = torch.lerp(across[:, :-1], across[:, 1:], fy)          # (B*N, size, size, C)
+        ctx.size, ctx.shape = size, (b, n, c, h, w)
+        ctx.grad_features = grad_features and ctx.needs_input_grad[0]
+        ctx.grad_centers = grad_centers and ctx.needs_input_grad[1]
+        keep = ctx.grad_centers                                 # only Eqs. 11-15 need values
+        ctx.save_for_backward(index, frac, window if keep else None, across if keep else None)
+        # (B, N, C, size, size) as a view of the channels-last patch: no copy
+        return patch.view(b, n, size, size, c).permute(0, 1, 4, 2, 3)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_patch):
+        index, frac, window, across = ctx.saved_tensors
+        (b, n, c, h, w), s, m = ctx.shape, ctx.size, frac.shape[0]   # m = B*N crops
+        grad_features = grad_centers = None
+        if not (ctx.grad_features or ctx.grad_centers):
+            return None, None, None, None, None
+        fx, fy = frac[:, 0, None, None, None], frac[:, 1, None, None, None]
+        g = grad_patch.permute(0, 1, 3, 4, 2).contiguous().view(m, s, s, c)
+        # Two work buffers (fresh large tensors cost page faults as well as bandwidth).
+        # grad_across: adjoint of the fy-blend, row r gets (1 - fy) g[r] + fy g[r-1]. A zero
+        # column left and right lets the fx-blend's adjoint read neighbours without edge cases.
+        grad_across = g.new_empty(m, s + 1, s + 2, c)
+        grad_across[:, :, 0], grad_across[:, :, -1], grad_across[:, -1] = 0, 0, 0
+        inner = grad_across[:, :, 1:-1]                         # (B*N, size+1, size, C)
+        torch.mul(g, 1 - fy, out=inner[:, :-1])
+        inner[:, 1:].addcmul_(g, fy)
+        scratch = g.new_empty(m * (s + 1) ** 2 * c)
+        if ctx.grad_centers:                                    # Eqs. 11-15 for y
+            d_across = scratch[:m * s * s * c].view(m, s, s, c)
+            torch.sub(across[:, 1:], across[:, :-1], out=d_across)
+            grad_y = d_across.mul_(g).sum((1, 2, 3))
+        if ctx.grad_features:                                   # Eq. 9
+            grad_window = scratch.view(m, s + 1, s + 1, c)
+            torch.lerp(grad_across[:, :, 1:], grad_across[:, :, :-1], fx, out=grad_window)
+            grad_padded = g.new_zeros(b * (h + 1) * (w + 1), c)
+            grad_padded.index_put_((index,), grad_window.view(-1, c), accumulate=True)
+            grad_features = grad_padded.view(b, h + 1, w + 1, c)[:, :h, :w].permute(0, 3, 1, 2)
+        if ctx.grad_centers:                                    # Eqs. 11-15 for x
+            d_window = scratch[:m * (s + 1) * s * c].view(m, s + 1, s, c)
+            torch.sub(window[:, :, 1:], window[:, :, :-1], out=d_window)
+            grad_x = d_window.mul_(inner).sum((1, 2, 3))
+            grad_centers = torch.stack([grad_x, grad_y], -1).view(b, n, 2)
+        return grad_features, grad_centers, None, None, None
+
+
+def crop_patches(features: Tensor, centers: Tensor, size: int, *, grad_features: bool = True,
+                 grad_centers: bool = True) -> Tensor:
+    """Bilinear ``size x size`` crops of ``features`` centred at ``centers`` (Yan Eqs. 5-7).
+
+    Gradients are Yan's analytic ones (Sec. 5): w.r.t. the map, Eq. 9; w.r.t. the centres,
+    Eqs. 11-15, the right-hand derivative at the kinks (see the module docstring). It is
+    differentiable once (no double backward).
+
+    Args:
+        features: ``(B, C, H, W)`` floating feature maps.
+        centers: ``(B, N, 2)`` crop centres ``(x, y)`` in feature-map pixels (pixel centres at
+            integers); cast to the dtype of ``features``.
+        size: patch side, a positive int; samples sit at offsets ``k - (size - 1) / 2``.
+        grad_features: if False, no gradient flows from the patches to ``features``
+            (Yan's gradient-path ablation, Table 6, nabla_low_level).
+        grad_centers: if False, no gradient flows from the patches to ``centers``
+            (nabla_crop_location through the crop).
+    Returns:
+        ``(B, N, C, size, size)``; zero where a sample's four neighbours are off the map.
+    Raises:
+        ValueError: wrong shapes or dtypes, different batch sizes or devices, non-finite
+            centres, or ``size`` not a positive int.
+    """
+    size = _check_crop_inputs(features, centers, size)
+    return _CropPatches.apply(features, centers.to(features.dtype), size, bool(grad_features),
+                              bool(grad_centers))
+
+
+def crop_patches_grid_sample(features: Tensor, centers: Tensor, size: int) -> Tensor:
+    """:func:`crop_patches` through ``grid_sample`` (autograd gradients): the reference.
+
+    A feature-map position ``x`` becomes the normalised ``(2 x + 1) / W - 1`` of
+    ``grid_sample(..., align_corners=False)``, whose ``-1`` and ``+1`` are the outer edges of
+    the map (the pixel-centre convention); ``padding_mode="zeros"`` makes outside values zero.
+    Same arguments, checks and result as :func:`crop_patches`.
+    """
+    size = _check_crop_inputs(features, centers, size)
+    b, _, h, w = features.shape
+    n = centers.shape[1]
+    centers = centers.to(features.dtype)
+    offsets = torch.arange(size, dtype=features.dtype, device=features.device) - (size - 1) / 2
+    gx = (2 * (centers[..., 0, None] + offsets) + 1) / w - 1            # (B, N, size) along x
+    gy = (2 * (centers[..., 1, None] + offsets) + 1) / h - 1            # (B, N, size) along y
+    grid = torch.stack(torch.broadcast_tensors(gx[:, :, None, :], gy[:, :, :, None]), -1)
+    out = F.grid_sample(features, grid.reshape(b, n * size, size, 2), mode="bilinear",
+                        padding_mode="zeros", align_corners=False)     # (B, C, N*size, size)
+    return out.view(b, -1, n, size, size).permute(0, 2, 1, 3, 4)
