@@ -12,14 +12,26 @@ contract ``loss_fn(outputs, batch) -> scalar``. Each takes the codec of its repr
 compare the outputs with ``codec.encode(batch["landmarks"])`` (targets made on the fly, so
 datasets never store heatmaps); :class:`CoordinateLoss` compares ``codec.decode(outputs)`` with
 the landmarks, in input pixels as Yan et al.'s Eq. 1 is written.
+
+Yan et al. (2020) train each refinement stage with its own loss (Sec. 4): :func:`align_loss`
+(Eq. 2) compares feature-map patches cropped at the prediction and at the ground truth, and
+:class:`StagedLoss` sums one named loss per stage over the estimates of a multi-stage model
+(``["iod_l2", "l2", "l1", "align"]``: baseline, stages 1, 2, 3, Yan's assignment).
 """
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Mapping, Sequence
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from ._backend import check_positive_int
+from .geometry import resize_points
 from .layouts import LAYOUT_68, Layout
+from .ops import crop_patches
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -172,6 +184,98 @@ def l1_loss(pred: torch.Tensor, gt: torch.Tensor, reduction: str = "mean") -> to
     return _reduce((pred - gt).abs().sum(dim=(-2, -1)), reduction)
 
 
+# ------------------------------------------------------------------- Yan's Align Loss
+def gaussian_kernel(sigma: float, size: int = 3, dtype=None, device=None) -> torch.Tensor:
+    """The ``(size, size)`` Gaussian ``G`` of Yan et al.'s Eq. 2, normalised to sum 1."""
+    r = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
+    g = torch.exp(-r.square() / (2 * sigma ** 2))
+    g = g / g.sum()
+    return g[:, None] * g[None, :]
+
+
+def _align_settings(patch_size, blur_sigma, blur_size) -> tuple[int, float, int]:
+    patch_size = check_positive_int(patch_size, "patch_size")
+    if isinstance(blur_sigma, bool) or not isinstance(blur_sigma, numbers.Real) or not blur_sigma >= 0:
+        raise ValueError(f"blur_sigma must be a number >= 0 (0 switches the pre-filter off), "
+                         f"got {blur_sigma!r}")
+    blur_size = check_positive_int(blur_size, "blur_size")
+    if blur_size % 2 == 0:
+        raise ValueError(f"blur_size must be odd (a centred kernel), got {blur_size!r}")
+    return patch_size, float(blur_sigma), blur_size
+
+
+def align_loss(features: torch.Tensor, pred: torch.Tensor, gt: torch.Tensor, *, patch_size: int = 8,
+               blur_sigma: float = 1.0, blur_size: int = 3, feature_grad: bool = False,
+               reduction: str = "mean") -> torch.Tensor:
+    """Yan et al. (2020), Eq. 2, the Align Loss: squared difference of two feature-map patches.
+
+    Per image: ``sum_{n, c, m} ((G * P_gt)_{ncm} - (G * P_pred)_{ncm})^2``, where ``P`` are the
+    ``patch_size x patch_size`` bilinear crops of ``features`` (``lmk.ops.crop_patches``) centred
+    at the ground truth and at the prediction, ``m`` runs over the patch pixels, ``c`` over the
+    channels and ``n`` over the landmarks. The loss is zero when the patches agree, so it pulls a
+    point onto the structure (an edge, a corner) it saw at the ground truth, and it is flat along
+    an edge: a slip along a contour costs less than a slip across it (Yan Fig. 6 (e)).
+
+    The pre-filter ``G`` acts on the two cropped *patches*, not on the feature map or on the
+    points: a ``blur_size x blur_size`` Gaussian of std ``blur_sigma`` feature pixels (Yan Sec.
+    6.6: 3 and 1), zero-padded to keep the patch size (Eq. 2 sums over the ``|P_GT|`` pixels of
+    the patch). It is linear, so ``G * P_gt - G * P_pred = G * (P_gt - P_pred)``: it low-passes
+    the *difference*, and fine texture counts less than coarse structure. The landscape of the
+    loss over the predicted position becomes smoother with a wider basin: on a map of white
+    noise the loss rises monotonically away from the ground truth for about 1 px without the
+    filter and for over 2 px with it (tests/test_losses.py), which is Yan's "helps the gradient
+    descent algorithm to converge". Yan remove it "once the loss stops going down", to regain
+    pixel precision: ``blur_sigma=0`` switches it off (then ``blur_size`` is unused).
+
+    Gradients reach the prediction through the crop centres (Yan Eqs. 11-15). With
+    ``feature_grad=False`` (default) none reach ``features``: Yan do not say, and a loss that
+    only compares two crops of the same map is also minimised by making the map flat, so here
+    the features are learnt from the other stages' losses only.
+
+    Args:
+        features: ``(B, C, H, W)`` feature map the patches are cropped from.
+        pred, gt: ``(B, N, 2)`` points in *feature-map* pixels (``lmk.geometry.resize_points``
+            maps input pixels there).
+        patch_size: patch side (Yan: 8).
+        blur_sigma: std of ``G`` in feature pixels; ``0`` switches the pre-filter off.
+        blur_size: side of ``G``, an odd int.
+        feature_grad: let gradients reach ``features`` too.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` over the batch.
+    """
+    _check_points(pred, gt)
+    if not isinstance(features, torch.Tensor) or features.ndim != 4 or features.shape[0] != pred.shape[0]:
+        shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
+        raise ValueError(f"features must have shape (B, C, H, W) with B = {pred.shape[0]} like pred, "
+                         f"got {shape}")
+    patch_size, blur_sigma, blur_size = _align_settings(patch_size, blur_sigma, blur_size)
+    maps = features if feature_grad else features.detach()
+    diff = crop_patches(maps, pred, patch_size) - crop_patches(maps, gt.detach(), patch_size)
+    if blur_sigma > 0:                                                   # G * (P_pred - P_gt)
+        kernel = gaussian_kernel(blur_sigma, blur_size, diff.dtype, diff.device)
+        flat = diff.reshape(-1, 1, patch_size, patch_size)
+        diff = F.conv2d(flat, kernel[None, None], padding=blur_size // 2).view(diff.shape)
+    return _reduce(diff.square().sum(dim=(1, 2, 3, 4)), reduction)
+
+
+class AlignLoss(nn.Module):
+    """:func:`align_loss` with its settings fixed: ``loss(features, pred, gt)``, points in
+    feature-map pixels. Arguments as :func:`align_loss`."""
+
+    def __init__(self, patch_size: int = 8, blur_sigma: float = 1.0, blur_size: int = 3,
+                 feature_grad: bool = False):
+        super().__init__()
+        self.patch_size, self.blur_sigma, self.blur_size = _align_settings(patch_size, blur_sigma,
+                                                                           blur_size)
+        self.feature_grad = bool(feature_grad)
+
+    def settings(self) -> dict:
+        return {"patch_size": self.patch_size, "blur_sigma": self.blur_sigma,
+                "blur_size": self.blur_size, "feature_grad": self.feature_grad}
+
+    def forward(self, features: torch.Tensor, pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        return align_loss(features, pred, gt, **self.settings())
+
+
 # ------------------------------------------------------- wrappers for lmk.train.fit
 def _landmarks(batch: dict) -> torch.Tensor:
     if "landmarks" not in batch:
@@ -283,3 +387,105 @@ class CoordinateLoss(nn.Module):
     def forward(self, outputs, batch: dict) -> torch.Tensor:
         pred = self.codec.decode(outputs)
         return self.KINDS[self.kind](pred, _landmarks(batch).to(pred))
+
+
+# ------------------------------------------------------------- Yan's multi-loss scheme
+YAN_ASSIGNMENT = ("iod_l2", "l2", "l1", "align")
+STAGE_LOSSES = ("iod_l2", "l2", "l1", "align", "none")
+
+
+class StagedLoss(nn.Module):
+    """``loss_fn(outputs, batch)``: one named loss per stage, summed (Yan et al. (2020), Sec. 4).
+
+    Yan assign losses sensitive to large errors to the coarse stages and losses sensitive to
+    small errors to the fine ones: IOD-normalised L2 (Eq. 1) for the baseline, L2 for stage 1,
+    L1 for stage 2 and the Align Loss (Eq. 2) for stage 3 (:data:`YAN_ASSIGNMENT`); their
+    Table 5 ablation is the same model with other lists, e.g. ``["iod_l2", "l2", "l2", "l2"]``.
+    ``"none"`` gives a stage no loss (it is still computed, e.g. for evaluation).
+
+    The total is ``sum_k weights[k] * loss_k(outputs[k], batch["landmarks"])`` with each term
+    reduced by its mean over the batch; the terms have different units (pixels, pixels squared,
+    squared feature values), and Yan add them unweighted.
+
+    ``outputs`` is either the list ``[S_0, S_1, ..., S_K]`` of ``(B, N, 2)`` estimates in input
+    pixels (baseline first), or, when a stage uses ``"align"``, a dict ``{"points": that list,
+    "features": list of the same length}`` whose entry ``k`` is the ``(B, C, H, W)`` feature map
+    stage ``k`` crops from (``None`` for other stages). Points are mapped to that map with
+    ``lmk.geometry.resize_points`` from the input size ``batch["image"].shape[-2:]``.
+
+    Args:
+        losses: one name of :data:`STAGE_LOSSES` per stage.
+        weights: optional one factor per stage (default 1).
+        layout: the layout naming the outer eye corners for ``"iod_l2"``.
+        align: the :class:`AlignLoss` used by ``"align"`` stages (default ``AlignLoss()``: 8 x 8
+            patches, 3 x 3 Gaussian pre-filter of std 1, Yan Sec. 6.6). Yan drop the pre-filter
+            "once the loss stops going down": continue with ``AlignLoss(blur_sigma=0)``.
+    """
+
+    FUNCTIONS = {"iod_l2": iod_l2_loss, "l2": l2_loss, "l1": l1_loss}
+
+    def __init__(self, losses: Sequence[str] = YAN_ASSIGNMENT, weights: Sequence[float] | None = None,
+                 *, layout: Layout = LAYOUT_68, align: AlignLoss | None = None):
+        super().__init__()
+        if isinstance(losses, str) or not isinstance(losses, Sequence) or len(losses) == 0:
+            raise ValueError(f"losses must be a non-empty list of names from {STAGE_LOSSES}, one "
+                             f"per stage, got {losses!r}")
+        bad = [name for name in losses if name not in STAGE_LOSSES]
+        if bad:
+            raise ValueError(f"losses: unknown name(s) {bad}; each stage takes one of {STAGE_LOSSES}")
+        weights = [1.0] * len(losses) if weights is None else [float(w) for w in weights]
+        if len(weights) != len(losses):
+            raise ValueError(f"weights must have one value per stage ({len(losses)}), got {len(weights)}")
+        if align is not None and not isinstance(align, AlignLoss):
+            raise TypeError(f"align must be an lmk.losses.AlignLoss, got {type(align).__name__}")
+        self.losses, self.weights, self.layout = tuple(losses), weights, layout
+        self.align = AlignLoss() if align is None else align
+
+    def _split(self, outputs) -> tuple[list, list]:
+        points, features = outputs, None
+        if isinstance(outputs, Mapping):
+            if "points" not in outputs:
+                raise KeyError(f"outputs is a dict without 'points' (the list of per-stage "
+                               f"(B, N, 2) estimates); its keys are {sorted(outputs)}")
+            points, features = outputs["points"], outputs.get("features")
+        if isinstance(points, torch.Tensor) or not isinstance(points, Sequence):
+            raise TypeError(f"outputs must be a list of per-stage (B, N, 2) estimates (baseline "
+                            f"first) or a dict with 'points' and 'features', got {type(points).__name__}")
+        if len(points) != len(self.losses):
+            raise ValueError(f"losses names {len(self.losses)} stages {list(self.losses)} but the "
+                             f"model returned {len(points)} estimates")
+        features = [None] * len(points) if features is None else list(features)
+        if len(features) != len(points):
+            raise ValueError(f"outputs['features'] must have one entry per stage ({len(points)}), "
+                             f"got {len(features)}")
+        return list(points), features
+
+    def stage_losses(self, outputs, batch: dict) -> list[torch.Tensor]:
+        """The unweighted loss of every stage, in stage order (``"none"`` stages give 0)."""
+        points, features = self._split(outputs)
+        gt = _landmarks(batch)
+        terms = []
+        for k, (name, pred, maps) in enumerate(zip(self.losses, points, features)):
+            target = gt.to(pred)
+            if name == "none":
+                terms.append(pred.new_zeros(()))
+            elif name == "iod_l2":
+                terms.append(iod_l2_loss(pred, target, layout=self.layout))
+            elif name != "align":
+                terms.append(self.FUNCTIONS[name](pred, target))
+            elif maps is None:
+                raise ValueError(f"stage {k} uses 'align', which compares feature patches: pass "
+                                 "outputs as {'points': [...], 'features': [...]} with features"
+                                 f"[{k}] the (B, C, H, W) map stage {k} crops from")
+            else:
+                if "image" not in batch:
+                    raise KeyError("stage 'align' maps points to the feature map from the input "
+                                   f"size: the batch has no 'image'; its keys are {sorted(batch)}")
+                size_in, size_map = tuple(batch["image"].shape[-2:]), tuple(maps.shape[-2:])
+                terms.append(self.align(maps, resize_points(pred, size_in, size_map),
+                                        resize_points(target, size_in, size_map)))
+        return terms
+
+    def forward(self, outputs, batch: dict) -> torch.Tensor:
+        terms = self.stage_losses(outputs, batch)
+        return sum(w * t for w, t in zip(self.weights, terms))
