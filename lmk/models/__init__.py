@@ -5,13 +5,15 @@
 * :class:`HeatmapModel`: Earp's whole model, images -> 2D heatmaps.
 * :class:`MarginalDetector`: Yin et al. (2020) 1D heatmap detector with co-attention.
 * :class:`RegressionModel`: global pooling + FC coordinate regression baseline.
+* :class:`CCNN`: Mahpod et al. (2018) heatmap cascade + regression cascade, K = 1..4.
 """
 
 from .backbones import MobileNetV2, ResNet, build_backbone, mobilenet_v2, resnet
 from .heads import UpsampleHead, check_strategy
 from .heatmap import FlipAveraged, HeatmapModel, flip_test_heatmaps, unflip_heatmaps
 from .marginal import CoAttention, MarginalDetector
+from .ccnn import CCNN
 from .regression import RegressionModel
 
 __all__ = ["MobileNetV2", "ResNet", "build_backbone", "mobilenet_v2", "resnet", "UpsampleHead",
-           "check_strategy", "HeatmapModel", "FlipAveraged", "flip_test_heatmaps", "unflip_heatmaps", "CoAttention", "MarginalDetector", "RegressionModel"]
+           "check_strategy", "HeatmapModel", "FlipAveraged", "flip_test_heatmaps", "unflip_heatmaps", "CoAttention", "MarginalDetector", "RegressionModel", "CCNN"]
