@@ -7,7 +7,7 @@ measured side by side in one run, never against numbers from another machine or 
 
 from contextlib import contextmanager
 
-TOPICS = ("decode", "synth", "data", "models")
+TOPICS = ("decode", "synth", "data", "models", "ops")
 
 
 @contextmanager
