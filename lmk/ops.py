@@ -47,17 +47,19 @@ from torch.autograd.function import once_differentiable
 from ._backend import check_positive_int
 
 
+def _described(x) -> str:
+    return str(tuple(x.shape)) if isinstance(x, Tensor) else type(x).__name__
+
+
 def _check_crop_inputs(features, centers, size) -> int:
     if not isinstance(features, Tensor) or features.ndim != 4:
-        raise ValueError(f"features must be a (B, C, H, W) tensor, got "
-                         f"{tuple(features.shape) if isinstance(features, Tensor) else type(features).__name__}")
+        raise ValueError(f"features must be a (B, C, H, W) tensor, got {_described(features)}")
     if not features.is_floating_point():
         raise ValueError(f"features must be a floating tensor, got {features.dtype}")
     if features.shape[2] == 0 or features.shape[3] == 0:
         raise ValueError(f"features must have H, W >= 1, got {tuple(features.shape)}")
     if not isinstance(centers, Tensor) or centers.ndim != 3 or centers.shape[-1] != 2:
-        raise ValueError(f"centers must be a (B, N, 2) tensor of (x, y), got "
-                         f"{tuple(centers.shape) if isinstance(centers, Tensor) else type(centers).__name__}")
+        raise ValueError(f"centers must be a (B, N, 2) tensor of (x, y), got {_described(centers)}")
     if centers.shape[0] != features.shape[0]:
         raise ValueError(f"centers and features must have the same batch size B, got "
                          f"{centers.shape[0]} and {features.shape[0]}")

@@ -6,6 +6,7 @@
 * :class:`MarginalDetector`: Yin et al. (2020) 1D heatmap detector with co-attention.
 * :class:`RegressionModel`: global pooling + FC coordinate regression baseline.
 * :class:`CCNN`: Mahpod et al. (2018) heatmap cascade + regression cascade, K = 1..4.
+* :class:`FFLD`: Yan et al. (2020) regression baseline refined by CropNet stages.
 """
 
 from .backbones import MobileNetV2, ResNet, build_backbone, mobilenet_v2, resnet
@@ -14,6 +15,8 @@ from .heatmap import FlipAveraged, HeatmapModel, flip_test_heatmaps, unflip_heat
 from .marginal import CoAttention, MarginalDetector
 from .ccnn import CCNN
 from .regression import RegressionModel
+from .ffld import CropNet, CropStage, FFLD
 
 __all__ = ["MobileNetV2", "ResNet", "build_backbone", "mobilenet_v2", "resnet", "UpsampleHead",
-           "check_strategy", "HeatmapModel", "FlipAveraged", "flip_test_heatmaps", "unflip_heatmaps", "CoAttention", "MarginalDetector", "RegressionModel", "CCNN"]
+           "check_strategy", "HeatmapModel", "FlipAveraged", "flip_test_heatmaps", "unflip_heatmaps", "CoAttention", "MarginalDetector", "RegressionModel", "CCNN",
+           "CropNet", "CropStage", "FFLD"]
