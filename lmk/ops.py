@@ -192,7 +192,9 @@ def crop_patches(features: Tensor, centers: Tensor, size: int, *, grad_features:
         grad_centers: if False, no gradient flows from the patches to ``centers``
             (nabla_crop_location through the crop).
     Returns:
-        ``(B, N, C, size, size)``; zero where a sample's four neighbours are off the map.
+        ``(B, N, C, size, size)``; zero where a sample's four neighbours are off the map. It
+        is a view of a channels-last ``(B, N, size, size, C)`` tensor (no copy is made here;
+        a ``reshape`` that merges ``N`` and ``C`` copies).
     Raises:
         ValueError: wrong shapes or dtypes, different batch sizes or devices, non-finite
             centres, or ``size`` not a positive int.
@@ -211,8 +213,7 @@ def crop_patches_grid_sample(features: Tensor, centers: Tensor, size: int) -> Te
     Same arguments, checks and result as :func:`crop_patches`.
     """
     size = _check_crop_inputs(features, centers, size)
-    b, _, h, w = features.shape
-    n = centers.shape[1]
+    (b, c, h, w), n = features.shape, centers.shape[1]
     centers = centers.to(features.dtype)
     offsets = torch.arange(size, dtype=features.dtype, device=features.device) - (size - 1) / 2
     gx = (2 * (centers[..., 0, None] + offsets) + 1) / w - 1            # (B, N, size) along x
@@ -220,4 +221,4 @@ def crop_patches_grid_sample(features: Tensor, centers: Tensor, size: int) -> Te
     grid = torch.stack(torch.broadcast_tensors(gx[:, :, None, :], gy[:, :, :, None]), -1)
     out = F.grid_sample(features, grid.reshape(b, n * size, size, 2), mode="bilinear",
                         padding_mode="zeros", align_corners=False)     # (B, C, N*size, size)
-    return out.view(b, -1, n, size, size).permute(0, 2, 1, 3, 4)
+    return out.view(b, c, n, size, size).permute(0, 2, 1, 3, 4)

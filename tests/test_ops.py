@@ -179,6 +179,7 @@ def test_shapes_dtypes_and_empty_landmarks():
     patch = crop_patches(features, centers, 4)
     assert patch.shape == (3, 7, 4, 4, 4) and patch.dtype == torch.float32
     empty = crop_patches(features.requires_grad_(), torch.zeros(3, 0, 2).requires_grad_(), 2)
+    assert empty.shape == crop_patches_grid_sample(features, torch.zeros(3, 0, 2), 2).shape
     assert empty.shape == (3, 0, 4, 2, 2)
     empty.sum().backward()
     assert torch.count_nonzero(features.grad) == 0
