@@ -1,4 +1,4 @@
-"""One small training loop for every notebook: :func:`fit` and :func:`evaluate`.
+"""One small training loop for every notebook: :func:`fit` (and :func:`evaluate`, re-exported).
 
 A training run is one function call whose arguments say everything::
 
@@ -30,6 +30,11 @@ Sec. 3.4: backbone and alignment branch first, then the other branches on a froz
     fit(model, ..., freeze=["stages.1."])                      # stage 1: backbone and first head
     fit(model, ..., freeze=["backbone."],                      # stage 2: frozen backbone,
         param_groups=[{"prefix": "stages.0.", "lr_scale": 0.1}])   # slow first head, new second head
+
+This module is the loop itself; its parts live next to it and are re-exported here:
+``lmk.evaluation`` (:func:`evaluate`, :class:`Evaluation`, :func:`collate`, :func:`resolve_device`
+and the seeded data loader), ``lmk.param_groups`` (how ``freeze`` and ``param_groups`` become
+Adam groups) and ``lmk.checkpoints``.
 """
 
 from __future__ import annotations
@@ -38,7 +43,6 @@ import math
 import numbers
 import random
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -46,17 +50,17 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils._pytree import tree_map
-from torch.utils.data import DataLoader
 
 from .checkpoints import (CHECKPOINT_NAMES, CheckpointError, load_checkpoint, remove_stale_temporaries,
                           restore_run, rng_state, save_checkpoint, sync_best)
+from .evaluation import NORMS, Evaluation, collate, data_loader, evaluate, resolve_device
+from .param_groups import check_prefixes, frozen_parameters, split_parameters
 from .progress import progress
 
 __all__ = ["NORMS", "NonFiniteLossError", "History", "Evaluation", "resolve_device", "collate",
            "default_milestones", "evaluate", "fit",
            "CheckpointError", "save_checkpoint", "load_checkpoint", "remove_stale_temporaries"]
 
-NORMS = ("inter_ocular", "inter_pupil", "bbox")
 # Settings a resumed run must share with its checkpoint; freeze / param_groups are None when unused,
 # which is also what checkpoints written before they existed read as.
 _RESUME_KEYS = ("lr", "milestones", "gamma", "batch_size", "seed", "amp", "freeze", "param_groups")
@@ -106,82 +110,10 @@ class History:
         return cls(**d)
 
 
-@dataclass
-class Evaluation:
-    """Result of :func:`evaluate`: per-image NMEs, predictions and the summary metrics."""
-
-    nmes: np.ndarray          # (M,) fractions
-    predictions: np.ndarray   # (M, N, 2) input pixels
-    landmarks: np.ndarray     # (M, N, 2) ground truth, input pixels
-    nme: float
-    auc: float
-    failure_rate: float
-    threshold: float
-
-
 # ----------------------------------------------------------------------------- helpers
-def resolve_device(device="auto") -> torch.device:
-    """``"auto"`` picks CUDA, then Apple MPS, then CPU; other strings must name an available device."""
-    if isinstance(device, torch.device):
-        return device
-    if not isinstance(device, str):
-        raise ValueError(f"device must be a string like 'auto', 'cpu', 'cuda', got {device!r}")
-    mps = getattr(torch.backends, "mps", None)
-    mps_ok = mps is not None and mps.is_available()
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps_ok else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(f"device {device!r} is not a valid torch device ({exc})") from None
-    if (dev.type == "cuda" and not torch.cuda.is_available()) or (dev.type == "mps" and not mps_ok):
-        raise ValueError(f"device {device!r} was requested but is not available on this machine")
-    return dev
-
-
-def collate(items: list[dict]) -> dict:
-    """Stack a list of item dicts: tensors/arrays/numbers become batched tensors, the rest lists."""
-    keys = list(items[0])
-    batch = {}
-    for key in keys:
-        values = [item[key] for item in items]
-        first = values[0]
-        if isinstance(first, torch.Tensor):
-            batch[key] = torch.stack(values)
-        elif isinstance(first, np.ndarray) and first.dtype != object:
-            batch[key] = torch.from_numpy(np.stack(values))
-        elif isinstance(first, numbers.Number) and not isinstance(first, bool):
-            batch[key] = torch.tensor(values)
-        else:
-            batch[key] = values
-    return batch
-
-
 def _to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
             for k, v in batch.items()}
-
-
-def _float_outputs(outputs):
-    if isinstance(outputs, torch.Tensor):
-        return outputs.float()
-    if isinstance(outputs, (tuple, list)):
-        return type(outputs)(_float_outputs(o) for o in outputs)
-    return outputs
-
-
-def _seed_worker(worker_id: int) -> None:
-    seed = torch.initial_seed() % 2**32   # DataLoader sets it from the loader's generator
-    np.random.seed(seed)
-    random.seed(seed)
-
-
-def _loader(data, batch_size, num_workers, device, shuffle, seed=0, epoch=0) -> DataLoader:
-    generator = torch.Generator().manual_seed(seed * 100_003 + epoch) if shuffle else None
-    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                      num_workers=num_workers, collate_fn=collate, worker_init_fn=_seed_worker,
-                      pin_memory=device.type == "cuda",
-                      drop_last=shuffle and len(data) > batch_size)   # no size-1 batch for BN
 
 
 def default_milestones(epochs: int) -> list[int]:
@@ -210,149 +142,6 @@ def _check_data(name, data):
         raise ValueError(f"fit(): {name}[0]['image'] must have shape (3, H, W), got {tuple(image.shape)}")
     if getattr(landmarks, "ndim", None) != 2 or landmarks.shape[1] != 2:
         raise ValueError(f"fit(): {name}[0]['landmarks'] must have shape (N, 2), got {tuple(landmarks.shape)}")
-
-
-# -------------------------------------------------------------------------- evaluation
-@torch.no_grad()
-def evaluate(model: nn.Module, data, decode_fn, *, batch_size: int = 32, num_workers: int = 0,
-             device="auto", norm: str = "inter_ocular", threshold: float = 0.08,
-             amp: bool = False, show_progress: bool = False) -> Evaluation:
-    """Predict every item of ``data`` and score it with ``lmk.metrics``.
-
-    Args:
-        decode_fn: model outputs -> ``(B, N, 2)`` landmarks in input pixels.
-        norm: NME normalisation passed to ``lmk.metrics.nme`` (``"inter_ocular"``, ``"inter_pupil"``,
-            ``"bbox"``).
-        threshold: NME threshold of the AUC and the failure rate (0.08 as in Earp et al. 2021, Sec. 3.2).
-    Returns:
-        :class:`Evaluation` with per-image ``nmes`` ``(M,)``, ``predictions`` ``(M, N, 2)`` and the
-        summary ``nme`` (mean), ``auc`` and ``failure_rate``.
-    """
-    from . import metrics
-
-    if norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-    dev = resolve_device(device)
-    was_training = model.training
-    model.to(dev).eval()
-    preds, gts = [], []
-    try:
-        for batch in progress(_loader(data, batch_size, num_workers, dev, shuffle=False),
-                              disable=not show_progress, desc="evaluate"):
-            with torch.autocast(dev.type, enabled=amp):
-                outputs = model(batch["image"].to(dev))
-            pred = torch.as_tensor(decode_fn(_float_outputs(outputs))).detach().float().cpu()
-            gt = batch["landmarks"].float()
-            if pred.shape != gt.shape:
-                raise ValueError(f"decode_fn returned shape {tuple(pred.shape)}, expected (B, N, 2) = "
-                                 f"{tuple(gt.shape)} like batch['landmarks']")
-            preds.append(pred)
-            gts.append(gt)
-    finally:
-        model.train(was_training)
-    predictions, landmarks = torch.cat(preds).numpy(), torch.cat(gts).numpy()
-    nmes = np.asarray(metrics.nme(predictions.astype(np.float64), landmarks.astype(np.float64), norm=norm))
-    return Evaluation(nmes=nmes, predictions=predictions, landmarks=landmarks, nme=float(nmes.mean()),
-                      auc=float(metrics.auc(nmes, threshold)),
-                      failure_rate=float(metrics.failure_rate(nmes, threshold)), threshold=threshold)
-
-
-# ------------------------------------------------------------ frozen parts, lr per part
-def _covers(prefix: str, name: str) -> bool:
-    """Whether the dotted ``name`` is the module or parameter ``prefix`` names, or lies inside it.
-
-    ``"stages.1"`` and ``"stages.1."`` both cover ``"stages.1.weight"``; neither covers
-    ``"stages.10.weight"`` (a plain ``startswith`` would).
-    """
-    path = prefix.rstrip(".")
-    return name == path or name.startswith(path + ".")
-
-
-def _check_prefixes(freeze, param_groups) -> tuple[list[str], list[tuple[str, float]]]:
-    """Validate ``freeze`` and ``param_groups``; returns the prefixes and ``(prefix, lr_scale)`` pairs."""
-    if freeze is None:
-        freeze = []
-    elif isinstance(freeze, str) or not hasattr(freeze, "__iter__"):
-        raise ValueError(f"fit(): freeze must be a list of parameter-name prefixes like ['backbone.'], "
-                         f"got {type(freeze).__name__} {freeze!r}")
-    freeze = list(freeze)
-    for i, prefix in enumerate(freeze):
-        if not isinstance(prefix, str) or not prefix.strip("."):
-            raise ValueError(f"fit(): freeze[{i}] must be a non-empty prefix string, got {prefix!r}")
-    if param_groups is None:
-        param_groups = []
-    if not isinstance(param_groups, (list, tuple)):
-        raise ValueError(f"fit(): param_groups must be a list of {{'prefix': str, 'lr_scale': float}}, "
-                         f"got {type(param_groups).__name__}")
-    groups = []
-    for i, group in enumerate(param_groups):
-        if not isinstance(group, dict) or set(group) != {"prefix", "lr_scale"}:
-            got = sorted(group) if isinstance(group, dict) else type(group).__name__
-            raise ValueError(f"fit(): param_groups[{i}] must be a dict with keys 'prefix' and 'lr_scale', got {got}")
-        prefix, scale = group["prefix"], group["lr_scale"]
-        if not isinstance(prefix, str) or not prefix.strip("."):
-            raise ValueError(f"fit(): param_groups[{i}]['prefix'] must be a non-empty string, got {prefix!r}")
-        if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not 0 < scale < math.inf:
-            raise ValueError(f"fit(): param_groups[{i}]['lr_scale'] must be a positive finite number, got "
-                             f"{scale!r} (to keep parameters fixed, freeze them)")
-        groups.append((prefix, float(scale)))
-    return freeze, groups
-
-
-def _split_parameters(model: nn.Module, freeze: list[str], groups: list[tuple[str, float]], lr: float):
-    """Sort the model's parameters into frozen ones and Adam parameter groups.
-
-    Returns:
-        ``(frozen, optimizer_groups, frozen_norms)``: the parameters to keep fixed; Adam's groups,
-        first the base group (lr ``lr``, every trainable parameter no prefix covers, possibly
-        empty) then one per ``groups`` entry (lr ``lr * lr_scale``, its ``prefix`` recorded); and
-        the normalisation layers (BatchNorm, InstanceNorm) inside frozen modules, which must stay
-        in eval mode so their running statistics do not move.
-    """
-    named = list(model.named_parameters())
-    norms = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._NormBase)]
-    top_level = sorted({name.split(".")[0] for name, _ in named})
-    for prefix in freeze:
-        if not any(_covers(prefix, name) for name, _ in named + norms):
-            raise ValueError(f"fit(): freeze prefix {prefix!r} matches no parameter or BatchNorm layer "
-                             f"of the model (its top-level names are {top_level})")
-    frozen, base, members = [], [], [[] for _ in groups]
-    for name, param in named:
-        owners = [i for i, (prefix, _) in enumerate(groups) if _covers(prefix, name)]
-        if len(owners) > 1:
-            raise ValueError(f"fit(): parameter {name!r} is matched by the param_groups prefixes "
-                             f"{[groups[i][0] for i in owners]}; give each parameter one group")
-        if any(_covers(prefix, name) for prefix in freeze):
-            frozen.append(param)
-        else:
-            (members[owners[0]] if owners else base).append(param)
-    for (prefix, _), params in zip(groups, members):
-        if not params:
-            where = ("covers only frozen parameters" if any(_covers(prefix, n) for n, _ in named)
-                     else f"matches no parameter of the model (its top-level names are {top_level})")
-            raise ValueError(f"fit(): param_groups prefix {prefix!r} {where}")
-    if not base and not groups:
-        raise ValueError(f"fit(): freeze={freeze} leaves no parameter to train")
-    optimizer_groups = [{"params": base}] + [{"params": params, "lr": lr * scale, "prefix": prefix}
-                                            for (prefix, scale), params in zip(groups, members)]
-    frozen_norms = [m for name, m in norms if any(_covers(prefix, name) for prefix in freeze)]
-    return frozen, optimizer_groups, frozen_norms
-
-
-@contextmanager
-def _frozen(model: nn.Module, params: list[nn.Parameter], norms: list[nn.Module]):
-    """``requires_grad=False`` on ``params`` inside the block (``_train_epoch`` keeps ``norms`` in eval
-    mode); afterwards the parameters get their own flags back and the norms the model's mode."""
-    flags = [p.requires_grad for p in params]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in zip(params, flags):
-            p.requires_grad_(flag)
-        for norm_layer in norms:
-            norm_layer.train(model.training)
 
 
 # ---------------------------------------------------------------------------- training
@@ -488,7 +277,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
     dev = resolve_device(device)
     if amp and dev.type != "cuda":
         raise ValueError(f"fit(): amp=True needs a CUDA device, got device {str(dev)!r}")
-    freeze, groups = _check_prefixes(freeze, param_groups)
+    freeze, groups = check_prefixes(freeze, param_groups)
 
     config = {"lr": float(lr), "milestones": milestones, "gamma": float(gamma), "batch_size": batch_size,
               "seed": seed, "amp": bool(amp), "epochs": epochs,
@@ -501,7 +290,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
         model.to(dev, memory_format=torch.channels_last)
     else:
         model.to(dev)
-    frozen, optimizer_groups, frozen_norms = _split_parameters(model, freeze, groups, lr)
+    frozen, optimizer_groups, frozen_norms = split_parameters(model, freeze, groups, lr)
     trained = [p for group in optimizer_groups for p in group["params"]]
     fused = dev.type in ("cpu", "cuda") and all(p.is_floating_point() for p in trained)
     optimizer = torch.optim.Adam(optimizer_groups, lr=lr, fused=fused or None)
@@ -518,14 +307,15 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
             for name in CHECKPOINT_NAMES:
                 (ckpt_dir / name).unlink(missing_ok=True)
 
-    with _frozen(model, frozen, frozen_norms):   # for this run only, even if it fails
+    with frozen_parameters(model, frozen, frozen_norms):   # for this run only, even if it fails
         bar = progress(range(start, epochs + 1), disable=not show_progress, desc="fit", total=epochs,
                        initial=start - 1)
         for epoch in bar:
             if hasattr(train_data, "set_epoch"):   # augmentation seeded by (seed, epoch, index)
                 train_data.set_epoch(epoch)
             t0 = time.perf_counter()
-            loader = _loader(train_data, batch_size, num_workers, dev, shuffle=True, seed=seed, epoch=epoch)
+            loader = data_loader(train_data, batch_size, num_workers, dev, shuffle=True, seed=seed,
+                                 epoch=epoch)
             current_lr = optimizer.param_groups[0]["lr"]
             losses = _train_epoch(model, loader, loss_fn, optimizer, scaler, dev, amp, epoch, epochs,
                                   channels_last, frozen_norms)

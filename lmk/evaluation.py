@@ -1,0 +1,147 @@
+"""Scoring a model on a data set: :func:`evaluate` and its :class:`Evaluation`.
+
+``evaluate(model, data, decode_fn)`` predicts every item in batches, decodes the outputs to
+``(B, N, 2)`` landmarks in input pixels and scores them with ``lmk.metrics``: per-image NMEs,
+their mean, the AUC and the failure rate at a threshold (Earp et al. 2021, Sec. 3.2).
+
+The batching lives here too because training shares it: :func:`collate` stacks item dicts,
+:func:`data_loader` builds the ``DataLoader`` (shuffled by a generator seeded by
+``(seed, epoch)`` when training, in order when evaluating) and :func:`resolve_device` picks the
+device. ``lmk.train`` re-exports every public name of this module.
+"""
+
+from __future__ import annotations
+
+import numbers
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from . import metrics
+from .progress import progress
+
+__all__ = ["NORMS", "Evaluation", "resolve_device", "collate", "data_loader", "evaluate"]
+
+NORMS = ("inter_ocular", "inter_pupil", "bbox")
+
+
+@dataclass
+class Evaluation:
+    """Result of :func:`evaluate`: per-image NMEs, predictions and the summary metrics."""
+
+    nmes: np.ndarray          # (M,) fractions
+    predictions: np.ndarray   # (M, N, 2) input pixels
+    landmarks: np.ndarray     # (M, N, 2) ground truth, input pixels
+    nme: float
+    auc: float
+    failure_rate: float
+    threshold: float
+
+
+# ------------------------------------------------------------------- device and batching
+def resolve_device(device="auto") -> torch.device:
+    """``"auto"`` picks CUDA, then Apple MPS, then CPU; other strings must name an available device."""
+    if isinstance(device, torch.device):
+        return device
+    if not isinstance(device, str):
+        raise ValueError(f"device must be a string like 'auto', 'cpu', 'cuda', got {device!r}")
+    mps = getattr(torch.backends, "mps", None)
+    mps_ok = mps is not None and mps.is_available()
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps_ok else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"device {device!r} is not a valid torch device ({exc})") from None
+    if (dev.type == "cuda" and not torch.cuda.is_available()) or (dev.type == "mps" and not mps_ok):
+        raise ValueError(f"device {device!r} was requested but is not available on this machine")
+    return dev
+
+
+def collate(items: list[dict]) -> dict:
+    """Stack a list of item dicts: tensors/arrays/numbers become batched tensors, the rest lists."""
+    keys = list(items[0])
+    batch = {}
+    for key in keys:
+        values = [item[key] for item in items]
+        first = values[0]
+        if isinstance(first, torch.Tensor):
+            batch[key] = torch.stack(values)
+        elif isinstance(first, np.ndarray) and first.dtype != object:
+            batch[key] = torch.from_numpy(np.stack(values))
+        elif isinstance(first, numbers.Number) and not isinstance(first, bool):
+            batch[key] = torch.tensor(values)
+        else:
+            batch[key] = values
+    return batch
+
+
+def _seed_worker(worker_id: int) -> None:
+    seed = torch.initial_seed() % 2**32   # DataLoader sets it from the loader's generator
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def data_loader(data, batch_size, num_workers, device, shuffle, seed=0, epoch=0) -> DataLoader:
+    """A ``DataLoader`` of :func:`collate`-d batches; with ``shuffle`` the order is a pure function
+    of ``(seed, epoch)`` and an incomplete last batch is dropped."""
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch) if shuffle else None
+    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                      num_workers=num_workers, collate_fn=collate, worker_init_fn=_seed_worker,
+                      pin_memory=device.type == "cuda",
+                      drop_last=shuffle and len(data) > batch_size)   # no size-1 batch for BN
+
+
+def _float_outputs(outputs):
+    if isinstance(outputs, torch.Tensor):
+        return outputs.float()
+    if isinstance(outputs, (tuple, list)):
+        return type(outputs)(_float_outputs(o) for o in outputs)
+    return outputs
+
+
+# -------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def evaluate(model: nn.Module, data, decode_fn, *, batch_size: int = 32, num_workers: int = 0,
+             device="auto", norm: str = "inter_ocular", threshold: float = 0.08,
+             amp: bool = False, show_progress: bool = False) -> Evaluation:
+    """Predict every item of ``data`` and score it with ``lmk.metrics``.
+
+    Args:
+        decode_fn: model outputs -> ``(B, N, 2)`` landmarks in input pixels.
+        norm: NME normalisation passed to ``lmk.metrics.nme`` (``"inter_ocular"``, ``"inter_pupil"``,
+            ``"bbox"``).
+        threshold: NME threshold of the AUC and the failure rate (0.08 as in Earp et al. 2021, Sec. 3.2).
+    Returns:
+        :class:`Evaluation` with per-image ``nmes`` ``(M,)``, ``predictions`` ``(M, N, 2)`` and the
+        summary ``nme`` (mean), ``auc`` and ``failure_rate``.
+    """
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    dev = resolve_device(device)
+    was_training = model.training
+    model.to(dev).eval()
+    preds, gts = [], []
+    try:
+        for batch in progress(data_loader(data, batch_size, num_workers, dev, shuffle=False),
+                              disable=not show_progress, desc="evaluate"):
+            with torch.autocast(dev.type, enabled=amp):
+                outputs = model(batch["image"].to(dev))
+            pred = torch.as_tensor(decode_fn(_float_outputs(outputs))).detach().float().cpu()
+            gt = batch["landmarks"].float()
+            if pred.shape != gt.shape:
+                raise ValueError(f"decode_fn returned shape {tuple(pred.shape)}, expected (B, N, 2) = "
+                                 f"{tuple(gt.shape)} like batch['landmarks']")
+            preds.append(pred)
+            gts.append(gt)
+    finally:
+        model.train(was_training)
+    predictions, landmarks = torch.cat(preds).numpy(), torch.cat(gts).numpy()
+    nmes = np.asarray(metrics.nme(predictions.astype(np.float64), landmarks.astype(np.float64), norm=norm))
+    return Evaluation(nmes=nmes, predictions=predictions, landmarks=landmarks, nme=float(nmes.mean()),
+                      auc=float(metrics.auc(nmes, threshold)),
+                      failure_rate=float(metrics.failure_rate(nmes, threshold)), threshold=threshold)
