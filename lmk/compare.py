@@ -6,11 +6,13 @@ tenths of a point. So the course calls a difference real only when it holds acro
 seeds (at least three per model), and says "level within noise" otherwise::
 
     rows = seed_table({"SDSD": [0.0301, 0.0297, 0.0305], "DDDD": [0.0299, 0.0310, 0.0302]})
-    verdict(rows[0], rows[1])      # 'level within noise (-0.03 +- 0.07 NME points)'
+    verdict(rows[0], rows[1])      # 'level within noise (-0.03 +- 0.04 NME points)'
 
 The rule (:func:`verdict`): the difference of the seed means must exceed twice its standard
 error, ``sqrt(s_a^2 / n_a + s_b^2 / n_b)`` with the sample standard deviations ``s`` across
-seeds, and there must be at least ``min_seeds`` seeds on each side.
+seeds, and there must be at least ``min_seeds`` seeds on each side. With three seeds a side this
+is a lenient test (about 85-90 % two-sided confidence, as the standard deviations are themselves
+estimated from three values): a "lower" or "higher" is a finding to report, not a proof.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ def verdict(a, b, scale: float = 100.0, unit: str = "NME points", min_seeds: int
     """Say whether ``a`` and ``b`` (per-seed values, or rows of :func:`seed_table`) differ.
 
     Returns ``"lower"``/``"higher"``/``"level within noise"`` with the difference and its
-    standard error, or ``"one seed only: no claim"`` when a side has fewer than ``min_seeds``.
+    standard error, or ``"fewer than 3 seeds: no claim (...)"`` when a side has fewer than
+    ``min_seeds``.
     """
     a = a["_values"] if isinstance(a, dict) else a
     b = b["_values"] if isinstance(b, dict) else b

@@ -108,7 +108,7 @@ def _float_outputs(outputs):
 @torch.no_grad()
 def evaluate(model: nn.Module, data, decode_fn, *, batch_size: int = 32, num_workers: int = 0,
              device="auto", norm: str = "inter_ocular", threshold: float = 0.08,
-             amp: bool = False, show_progress: bool = False) -> Evaluation:
+             amp: bool = False, show_progress: bool = False, layout=None) -> Evaluation:
     """Predict every item of ``data`` and score it with ``lmk.metrics``.
 
     Args:
@@ -116,6 +116,7 @@ def evaluate(model: nn.Module, data, decode_fn, *, batch_size: int = 32, num_wor
         norm: NME normalisation passed to ``lmk.metrics.nme`` (``"inter_ocular"``, ``"inter_pupil"``,
             ``"bbox"``).
         threshold: NME threshold of the AUC and the failure rate (0.08 as in Earp et al. 2021, Sec. 3.2).
+        layout: landmark layout of the eye-based norms (default: the 68-point iBUG layout).
     Returns:
         :class:`Evaluation` with per-image ``nmes`` ``(M,)``, ``predictions`` ``(M, N, 2)`` and the
         summary ``nme`` (mean), ``auc`` and ``failure_rate``.
@@ -141,7 +142,8 @@ def evaluate(model: nn.Module, data, decode_fn, *, batch_size: int = 32, num_wor
     finally:
         model.train(was_training)
     predictions, landmarks = torch.cat(preds).numpy(), torch.cat(gts).numpy()
-    nmes = np.asarray(metrics.nme(predictions.astype(np.float64), landmarks.astype(np.float64), norm=norm))
+    nmes = np.asarray(metrics.nme(predictions.astype(np.float64), landmarks.astype(np.float64), norm=norm,
+                                  **({} if layout is None else {"layout": layout})))
     return Evaluation(nmes=nmes, predictions=predictions, landmarks=landmarks, nme=float(nmes.mean()),
                       auc=float(metrics.auc(nmes, threshold)),
                       failure_rate=float(metrics.failure_rate(nmes, threshold)), threshold=threshold)

@@ -7,8 +7,9 @@ Notebooks ask for the outcome of named recipes and do not care where it comes fr
 
 Either way the answer has the same keys: ``nme``, ``auc``, ``failure_rate`` (fractions, with the
 recipe's decoder), ``methods`` (the same per decoder), per-image ``nmes`` and the mean-shape
-``baseline_nmes`` on the same faces, ``source`` (``"zoo"`` or the scale it was trained at) and the
-trained ``model``. The zoo serves synthetic faces only; with real data everything is trained.
+``baseline_nmes`` on the same faces, ``source`` (``"zoo"`` or the scale it was trained at), the
+trained ``model`` (on the CPU, eval mode), its ``config``, ``history`` and ``val_set``. The zoo
+serves synthetic faces at fast scale; with real data or ``scale="full"`` everything is trained.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from . import metrics, recipes, zoo
+from .layouts import layout_for
 from .train import resolve_device
 
 THRESHOLD = 0.08
@@ -32,18 +34,27 @@ def _summary(nmes) -> dict:
 @torch.no_grad()
 def score_dataset(model, cfg: dict, dataset, shape, methods=("dark",), flip: bool = False,
                   device="cpu", batch: int = 64) -> dict:
-    """Score ``model`` on a :class:`lmk.data.LandmarkDataset` with each decoder in ``methods``."""
-    items = [dataset[i] for i in range(len(dataset))]
-    truth = torch.stack([it["landmarks"] for it in items]).double().numpy()
-    images = torch.stack([it["image"] for it in items])
-    net = (recipes.flip_averaged(model) if flip else model).to(device).eval()
-    outs = [net(images[i:i + batch].to(device)) for i in range(0, len(images), batch)]
-    outputs = (tuple(torch.cat(p).cpu() for p in zip(*outs)) if isinstance(outs[0], tuple)
-               else torch.cat(outs).cpu())
+    """Score ``model`` on a :class:`lmk.data.LandmarkDataset` with each decoder in ``methods``.
+
+    Decodes batch by batch (only the ``(B, N, 2)`` points are kept, never all the heatmaps).
+    Returns ``{"methods": {method: {"nme", "auc", "failure_rate", "nmes"}}, "baseline_nmes"}``.
+    """
+    codecs = {m: recipes.build_codec(cfg, m) for m in methods}
+    layout = layout_for(len(np.asarray(shape)))
+    net = (recipes.flip_averaged(model, layout) if flip else model).to(device).eval()
+    points, truth = {m: [] for m in methods}, []
+    for start in range(0, len(dataset), batch):
+        items = [dataset[i] for i in range(start, min(start + batch, len(dataset)))]
+        out = net(torch.stack([it["image"] for it in items]).to(device))
+        out = tuple(o.float().cpu() for o in out) if isinstance(out, tuple) else out.float().cpu()
+        for m, codec in codecs.items():
+            points[m].append(codec.decode(out).double())
+        truth.append(torch.stack([it["landmarks"] for it in items]).double())
+    truth = torch.cat(truth).numpy()
     norm = cfg["train"]["norm"]
-    per = {m: _summary(metrics.nme(recipes.build_codec(cfg, m).decode(outputs).double().numpy(),
-                                   truth, norm=norm)) for m in methods}
-    return {"methods": per, "baseline_nmes": recipes.baseline_nmes(shape, truth, norm)}
+    per = {m: _summary(metrics.nme(torch.cat(p).numpy(), truth, norm=norm, layout=layout))
+           for m, p in points.items()}
+    return {"methods": per, "baseline_nmes": recipes.baseline_nmes(shape, truth, norm, layout)}
 
 
 @functools.lru_cache(maxsize=1)      # one data set in memory: the runs of a notebook share it
@@ -70,22 +81,24 @@ def outcome(recipe, *, use_zoo: bool = True, scale: str = "fast", data: str = "s
     """The outcome of one recipe (a name or a :class:`lmk.recipes.Recipe`); see the module docstring.
 
     Args:
-        use_zoo: read the converged zoo model (synthetic data only); else train at ``scale``.
+        use_zoo: read the converged zoo model (synthetic data, fast scale only); else train at
+            ``scale``. The zoo's models are ``"zoo"``-scale models, so ``scale="full"`` trains.
         methods: decoders to score (default: the recipe's).
         flip: also score Earp's flip test-time averaging (recipe's decoder): ``out["flip"]``.
         run_kwargs: passed to :func:`lmk.recipes.run` when training (``n_train``, ``epochs``, ...).
     """
     name = recipe if isinstance(recipe, str) else recipe.name
-    if use_zoo and data == "synthetic":
-        base = zoo.entry(name)
+    if use_zoo and data == "synthetic" and scale != "full":
+        model, base = zoo.load(name)
         methods = tuple(methods or (base["method"],))
-        per = {m: zoo.evaluate(name, method=m) for m in methods}
-        model, _ = zoo.load(name)
+        cfg, shape = base["recipe"], base["mean_shape"]
+        s = zoo.score(model, cfg, shape, methods=methods)
+        per = s["methods"]
         out = {"source": "zoo", "seconds": base["seconds"], "tags": base["tags"], "model": model,
-               "config": base["recipe"], "baseline_nmes": per[methods[0]]["baseline_nmes"],
-               "history": base["history"], "val_set": zoo.validation_dataset(base["recipe"])}
+               "config": cfg, "baseline_nmes": s["baseline_nmes"], "history": base["history"],
+               "val_set": zoo.validation_dataset(cfg)}
         if flip:
-            out["flip"] = zoo.evaluate(name, method=methods[0], flip=True)
+            out["flip"] = zoo.score(model, cfg, shape, methods=methods[:1], flip=True)["methods"][methods[0]]
     else:
         cfg = recipes.configure(recipe, scale, **{k: run_kwargs.get(k) for k in
                                                   ("n_train", "n_val", "overrides")})

@@ -202,3 +202,12 @@ eye, explicit pupils (104, 105)."""
 
 LAYOUTS = {"ibug68": LAYOUT_68, "wflw98": LAYOUT_98, "jd106": LAYOUT_106}
 """Every layout by name."""
+
+
+def layout_for(num_points: int) -> Layout:
+    """The layout with ``num_points`` landmarks (68, 98 or 106); an error names the count."""
+    for layout in LAYOUTS.values():
+        if layout.num_points == num_points:
+            return layout
+    raise ValueError(f"no known landmark layout has {num_points} points; known: "
+                     f"{', '.join(f'{n} ({l.num_points})' for n, l in LAYOUTS.items())}")

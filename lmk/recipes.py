@@ -19,6 +19,7 @@ Notebooks train from here, ``lmk.zoo`` builds from here; ``lmk.models`` holds ne
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -28,7 +29,7 @@ import torch
 from . import metrics
 from .codecs import HeatmapCodec, MarginalCodec
 from .data import Augment, LandmarkDataset, open_source
-from .layouts import LAYOUT_68
+from .layouts import LAYOUT_68, layout_for
 from .losses import ForegroundHeatmapLoss, MarginalLoss
 from .models import FlipAveraged, HeatmapModel, MarginalDetector
 from .train import Evaluation, History, evaluate, fit
@@ -144,10 +145,17 @@ def mean_shape(dataset) -> np.ndarray:
     return np.stack([np.asarray(dataset[i]["landmarks"], np.float64) for i in range(len(dataset))]).mean(0)
 
 
-def baseline_nmes(shape, landmarks, norm: str) -> np.ndarray:
+def baseline_nmes(shape, landmarks, norm: str, layout=LAYOUT_68) -> np.ndarray:
     """Per-image NME of predicting ``shape`` for every image of ``landmarks`` ``(M, N, 2)``."""
     truth = np.asarray(landmarks, np.float64)
-    return np.asarray(metrics.nme(np.broadcast_to(shape, truth.shape).copy(), truth, norm=norm))
+    return np.asarray(metrics.nme(np.broadcast_to(shape, truth.shape).copy(), truth, norm=norm,
+                                  layout=layout))
+
+
+def milestones(cfg: dict) -> list[int]:
+    """The recipe's learning-rate milestones (fractions of the run) as epochs, halves rounded up."""
+    t = cfg["train"]
+    return sorted({max(1, math.floor(f * t["epochs"] + 0.5)) for f in t["milestones"]})
 
 
 @dataclass
@@ -195,12 +203,16 @@ def run(recipe, scale: str = "fast", *, seed: int | None = None, data: str = "sy
         scale: ``"fast"``, ``"zoo"`` or ``"full"``.
         seed: training seed (initialisation, shuffling, augmentation); default the recipe's.
         data, data_root: a notebook's ``DATA`` / ``DATA_ROOT`` (``lmk.data.open_source``).
-        threads: torch CPU threads for this run (``None`` leaves the setting alone).
+        threads: sets torch's CPU threads (for the whole process; ``None`` leaves it alone).
         checkpoint_dir, resume: passed to ``lmk.train.fit`` (atomic checkpoints, resume).
         n_train, n_val, epochs, lr, batch_size: override the scale's settings (None keeps them).
         overrides: ``{"model_args": {...}, "data": {...}, "train": {...}}`` changes to any other
             setting (e.g. a notebook's ``INPUT_SIZE`` or ``FILTERS``).
         prepared: ``(train_source, val_source)`` already opened (shared between runs).
+
+    The network's number of landmarks follows the data (68 for 300W and synthetic faces, 98 for
+    WFLW, 106 for JD-landmark), and so does the layout of the eye-based NME and of flipping.
+    The returned model is on the CPU in eval mode.
     """
     cfg = configure(recipe, scale, seed=seed, n_train=n_train, n_val=n_val, epochs=epochs, lr=lr,
                     batch_size=batch_size, overrides=overrides)
@@ -209,22 +221,27 @@ def run(recipe, scale: str = "fast", *, seed: int | None = None, data: str = "sy
         torch.set_num_threads(int(threads))
     start = time.perf_counter()
     train_src, val_src = prepared or sources(cfg, data, data_root, on_error=on_error)
+    if len(train_src) == 0 or len(val_src) == 0:
+        raise ValueError(f"recipe {cfg['name']}: no usable {'training' if len(train_src) == 0 else 'validation'}"
+                         f" faces in DATA={data!r} (root {data_root}); see the skipped files")
+    layout = layout_for(len(train_src[0]["landmarks"]))
+    cfg["model_args"]["num_landmarks"] = layout.num_points
     train_set, val_set = datasets(cfg, train_src, val_src, seed=t["seed"])
     torch.manual_seed(t["seed"])
     model, codec = build_model(cfg), build_codec(cfg)
-    milestones = [max(1, round(f * t["epochs"])) for f in t["milestones"]]
     history = fit(model, train_set, val_set, loss_fn=build_loss(cfg, codec), decode_fn=codec.decode,
-                  epochs=t["epochs"], lr=t["lr"], milestones=sorted(set(milestones)),
+                  epochs=t["epochs"], lr=t["lr"], milestones=milestones(cfg),
                   batch_size=t["batch_size"], seed=t["seed"], device=device, norm=t["norm"],
                   eval_every=t.get("eval_every", 1), channels_last=cfg["model"] == "heatmap",
-                  checkpoint_dir=checkpoint_dir, resume=resume, show_progress=show_progress)
+                  checkpoint_dir=checkpoint_dir, resume=resume, show_progress=show_progress,
+                  layout=layout)
     model = model.to(memory_format=torch.contiguous_format)
-    ev = evaluate(model, val_set, codec.decode, norm=t["norm"], device=device)
+    ev = evaluate(model, val_set, codec.decode, norm=t["norm"], device=device, layout=layout)
     plain = LandmarkDataset(train_src, augment=None, input_size=cfg["data"]["input_size"],
                             mode=cfg["data"]["mode"])
     shape = mean_shape(plain)
-    return Result(cfg, model.eval(), codec, history, ev, shape,
-                  baseline_nmes(shape, ev.landmarks, t["norm"]), time.perf_counter() - start,
+    return Result(cfg, model.cpu().eval(), codec, history, ev, shape,
+                  baseline_nmes(shape, ev.landmarks, t["norm"], layout), time.perf_counter() - start,
                   val_set, train_set)
 
 
@@ -254,6 +271,10 @@ def _seeded(name: str, seed: int) -> str:
 
 def earp(strategy: str, seed: int = 0, trick: str = "none", mode: str = "align") -> Recipe:
     """Earp et al. (2021): MobileNetV2 0.25 + an S/D head, 64 px inputs (Tables 3-5 in miniature)."""
+    if trick != "none" and trick not in TRICKS:
+        raise ValueError(f"trick must be 'none' or one of {tuple(TRICKS)}, got {trick!r}")
+    if mode not in ("align", "crop"):
+        raise ValueError(f"mode must be 'align' or 'crop', got {mode!r}")
     name = f"n03_{strategy.lower()}" + ("" if trick == "none" else f"_{trick}") + ("" if mode == "align" else f"_{mode}")
     data = {**EARP_DATA, "mode": mode, "augment": dict(TRICKS.get(trick, {}))}
     return Recipe(_seeded(name, seed), "03", "heatmap",
@@ -268,6 +289,11 @@ def yin(kind: str, ratio: float, seed: int = 0, gamma: float = 0.3) -> Recipe:
     Targets have the same width in input pixels at every L (4 px at F = 64, 8 px at F = 256):
     sigma = 4 L / F heatmap cells (8 L / F at full scale), at least one cell.
     """
+    if kind not in ("2d", "1d"):
+        raise ValueError(f"kind must be '2d' or '1d', got {kind!r}")
+    if kind == "2d" and not float(np.log2(ratio * 32)).is_integer():
+        raise ValueError(f"a 2D model doubles the stride-32 features: L/F must be 2**k / 32 "
+                         f"(0.125, 0.25, 0.5, 1, ...), got {ratio}")
     tag = f"{ratio:g}".replace(".", "")
     name = f"n02_{kind}_r{tag}" + ("_g0" if kind == "1d" and gamma == 0 else "")
     sigma = {scale: max(1.0, (8.0 if scale == "full" else 4.0) * ratio) for scale in SCALES}
@@ -308,6 +334,6 @@ def recipe_names(notebook: str | None = None, **tags) -> list[str]:
             and all(r.tags.get(k) == v for k, v in tags.items())]
 
 
-__all__ = ["Recipe", "RECIPES", "recipe_names", "configure", "run", "Result", "build_model", "build_codec",
+__all__ = ["Recipe", "RECIPES", "recipe_names", "configure", "run", "earp", "yin", "TRICKS", "milestones", "Result", "build_model", "build_codec",
            "build_loss", "sources", "datasets", "mean_shape", "baseline_nmes", "heatmap_size",
            "flip_averaged", "SCALES"]

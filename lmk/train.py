@@ -197,7 +197,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
         num_workers: int = 0, device="auto", seed: int = 0, amp: bool = False,
         checkpoint_dir=None, resume: bool = False, show_progress: bool = True, eval_every: int = 1,
         norm: str = "inter_ocular", threshold: float = 0.08, channels_last: bool = False,
-        freeze=None, param_groups=None) -> History:
+        freeze=None, param_groups=None, layout=None) -> History:
     """Train ``model`` in place with Adam and a step schedule; evaluate on ``val_data``.
 
     Args:
@@ -220,6 +220,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
             (``lmk.checkpoints.sync_best``).
         eval_every: evaluate every this many epochs (and always after the last one).
         norm, threshold: NME normalisation and the AUC / failure-rate threshold of the evaluation.
+        layout: landmark layout of the eye-based norms (default: the 68-point iBUG layout).
         channels_last: train with channels-last (NHWC) weights and activations, oneDNN's preferred
             layout on CPU (a small heatmap model at 64 px trains about 1.3x faster on one thread);
             the model keeps that layout afterwards (its outputs are the same up to float rounding).
@@ -323,7 +324,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
             ev = None
             if val_data is not None and (epoch % eval_every == 0 or epoch == epochs):
                 ev = evaluate(model, val_data, decode_fn, batch_size=batch_size, num_workers=num_workers,
-                              device=dev, norm=norm, threshold=threshold, amp=amp)
+                              device=dev, norm=norm, threshold=threshold, amp=amp, layout=layout)
             history.record(epoch, losses, current_lr, ev, time.perf_counter() - t0)
             score = history.train_loss[-1] if val_data is None else (ev.nme if ev is not None else None)
             improved = score is not None and score < best

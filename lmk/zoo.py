@@ -7,7 +7,7 @@ weights (``data/zoo/<name>.pt``, a float16 state dict) and a manifest entry
 baseline, sha256, per-epoch history, torch version, git commit, command and threads) are
 committed. Notebooks read their tables from here::
 
-    names("03", strategy="SDSD")             # ['n03_sdsd', 'n03_sdsd_s1', 'n03_sdsd_s2']
+    names("03", strategy="SDSD", trick="none", mode="align")   # ['n03_sdsd', 'n03_sdsd_s1', 'n03_sdsd_s2']
     model, entry = load("n03_sdsd")          # eval mode, sha256 checked
     evaluate("n03_sdsd", n=256, seed=0)      # {"nme", "auc", "failure_rate", "baseline_nme", ...}
     predict("n03_sdsd", image, five_points=five)   # landmarks in the image's own pixels
@@ -71,6 +71,7 @@ def _write_manifest(entries: dict, zoo_dir: Path) -> None:
     text = json.dumps({"entries": dict(sorted(entries.items()))}, indent=1, sort_keys=False)
     with tempfile.NamedTemporaryFile("w", dir=zoo_dir, suffix=".tmp", delete=False) as f:
         f.write(text + "\n")
+    os.chmod(f.name, 0o644)
     os.replace(f.name, zoo_dir / MANIFEST)
 
 
@@ -102,10 +103,19 @@ def load(name: str, zoo_dir=None) -> tuple[torch.nn.Module, dict]:
     if _sha256(path) != e["sha256"]:
         raise ZooError(f"zoo weights {path} do not match the manifest's sha256 (corrupt or "
                        f"replaced); {rebuild}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    model = recipes.build_model(e["recipe"])
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model = recipes.build_model(e["recipe"])
+        model.load_state_dict(_float32(state))
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        raise ZooError(f"zoo weights {path} do not fit today's network for {name} ({exc}); "
+                       f"{rebuild}") from None
     return model.eval(), e
+
+
+def _float32(state: dict) -> dict:
+    """A float16 state dict as float32 (integer buffers unchanged)."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -239,11 +249,12 @@ def build_one(name: str, zoo_dir=None, threads: int = 1, command: str = "") -> d
     path = zoo_dir / f"{name}.pt"
     with tempfile.NamedTemporaryFile(dir=zoo_dir, suffix=".tmp", delete=False) as f:
         torch.save(state, f)
+    os.chmod(f.name, 0o644)
     os.replace(f.name, path)
     cfg = res.config
     model = recipes.build_model(cfg)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    flip = cfg["notebook"] == "03"
+    model.load_state_dict(_float32(state))
+    flip = cfg["notebook"] == "03" and cfg["model"] == "heatmap"     # the tricks of Earp et al.
     shape = np.round(res.mean_shape, 4)             # as stored in the manifest
     s = score(model.eval(), cfg, shape)
     record = _metrics_record(s)
@@ -274,16 +285,25 @@ def build(selected=None, jobs: int = 2, zoo_dir=None, log=print) -> dict:
     if unknown:
         raise ZooError(f"unknown recipe(s) {', '.join(unknown)}; known: {', '.join(recipes.RECIPES)}")
     command = " ".join(["python -m lmk.zoo"] + [shlex.quote(a) for a in sys.argv[1:]])
-    entries = manifest(zoo_dir)
+    entries, failed = manifest(zoo_dir), {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
         futures = {pool.submit(build_one, n, zoo_dir, 1, command): n for n in selected}
         for fut in progress(as_completed(futures), total=len(futures), desc="zoo build"):
-            e = fut.result()
+            try:
+                e = fut.result()
+            except Exception as exc:          # keep the other jobs' entries; report at the end
+                failed[futures[fut]] = f"{type(exc).__name__}: {exc}"
+                entries.pop(futures[fut], None)   # its weights may already be replaced
+                _write_manifest(entries, zoo_dir)
+                log(f"{futures[fut]:28s} FAILED ({failed[futures[fut]]})")
+                continue
             entries[e["name"]] = e
             _write_manifest(entries, zoo_dir)
             m = e["metrics"][e["method"]]
             log(f"{e['name']:28s} NME {100 * m['nme']:5.2f} %  baseline {100 * e['baseline_nme']:5.2f} %  "
                 f"({m['nme'] / e['baseline_nme']:.2f}x)  {e['seconds']:.0f} s")
+    if failed:
+        raise ZooError("zoo build failed for " + "; ".join(f"{n} ({why})" for n, why in failed.items()))
     return entries
 
 
@@ -294,7 +314,8 @@ def verify(selected=None, zoo_dir=None, log=print) -> list[str]:
     corrupt weights, or a metric that moved beyond :data:`TOLERANCE` from the manifest.
     """
     entries = manifest(zoo_dir)
-    problems = []
+    problems = [] if selected else [f"{n}: recipe has no zoo entry; build it with `python -m lmk.zoo build {n}`"
+                                    for n in recipes.RECIPES if n not in entries]
     for name in selected or list(entries):
         try:
             model, e = load(name, zoo_dir)
@@ -310,6 +331,9 @@ def verify(selected=None, zoo_dir=None, log=print) -> list[str]:
             continue
         s = score(model, e["recipe"], e["mean_shape"], e["validation"]["n"], e["validation"]["seed"])
         now = _metrics_record(s)
+        if "dark+flip" in e["metrics"]:
+            now["dark+flip"] = _metrics_record(score(model, e["recipe"], e["mean_shape"], e["validation"]["n"],
+                                                     e["validation"]["seed"], ("dark",), flip=True))["dark"]
         tol = {**TOLERANCE, "failure_rate": 1.01 / e["validation"]["n"]}
         for method, shipped in e["metrics"].items():
             if method not in now:

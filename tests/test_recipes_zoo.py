@@ -65,21 +65,15 @@ def test_mean_shape_baseline_matches_a_direct_computation():
     np.testing.assert_allclose(recipes.baseline_nmes(shape, truth, "bbox"), direct, rtol=1e-12)
 
 
-@pytest.fixture
-def tiny_zoo(tmp_path, monkeypatch):
+@pytest.fixture(params=["heatmap", "marginal"])
+def tiny_zoo(request, tmp_path, monkeypatch):
+    """A zoo folder holding one freshly built tiny model (2D heatmaps, aligned; or 1D, cropped)."""
     monkeypatch.setattr(zoo, "ZOO_DIR", tmp_path)
     monkeypatch.setattr(zoo, "VAL_N", 8)
-    monkeypatch.setitem(RECIPES, "tiny_sd", tiny())
-    monkeypatch.setattr(recipes.Recipe, "config", _tiny_config(recipes.Recipe.config))
+    monkeypatch.setitem(RECIPES, "tiny_sd", tiny(model=request.param))
     e = zoo.build_one("tiny_sd", tmp_path, command="test")
     zoo._write_manifest({"tiny_sd": e}, tmp_path)
     return tmp_path, e
-
-
-def _tiny_config(original):
-    def config(self, scale="zoo"):          # the tiny recipe has no scales: zoo = base
-        return original(self, scale)
-    return config
 
 
 def test_build_writes_float16_weights_and_a_complete_entry(tiny_zoo):
@@ -89,7 +83,8 @@ def test_build_writes_float16_weights_and_a_complete_entry(tiny_zoo):
     for key in ("recipe", "seed", "tags", "metrics", "baseline_nme", "norm", "sha256", "seconds",
                 "history", "torch", "git_commit", "command", "threads", "mean_shape"):
         assert key in e
-    assert set(e["metrics"]) >= {"argmax", "dark", "dark+flip"}
+    assert set(e["metrics"]) >= {"argmax", "shift", "dark", "soft_argmax"}
+    assert ("dark+flip" in e["metrics"]) == (e["recipe"]["model"] == "heatmap")
     assert len(e["history"]["val_nme"]) == 1
     model, loaded = zoo.load("tiny_sd")
     assert not model.training and loaded["sha256"] == e["sha256"]
@@ -135,20 +130,59 @@ def test_corrupt_or_missing_weights_name_the_file_and_the_fix(tiny_zoo):
 
 
 def test_predict_maps_back_to_the_image_like_evaluation(tiny_zoo):
+    """predict() on a raw image equals the dataset pipeline's prediction mapped back to the image."""
+    from lmk.data import LandmarkDataset, to_original
     item = SynthFaces(1, size=64, seed=3, difficulty="easy")[0]
-    points = zoo.predict("tiny_sd", item["image"], five_points=item["five_points"])
-    assert points.shape == (68, 2) and np.isfinite(points).all()
-    # the same path by hand: align, predict, map back
-    from lmk.data import to_original
-    from lmk.data.transforms import alignment_matrix, normalize_image, warp_image
     model, e = zoo.load("tiny_sd")
-    m = alignment_matrix(item["five_points"], 32)
+    d = e["recipe"]["data"]
+    points = zoo.predict("tiny_sd", item["image"], box=item["box"], five_points=item["five_points"])
+    assert points.shape == (68, 2) and np.isfinite(points).all()
+    ds_item = LandmarkDataset([item], d["input_size"], mode=d["mode"])[0]
     with torch.no_grad():
-        out = model(normalize_image(warp_image(item["image"], m, 32))[None])
-    direct = to_original(recipes.build_codec(e["recipe"]).decode(out)[0].double().numpy(), m)
-    np.testing.assert_allclose(points, direct, atol=1e-9)
-    with pytest.raises(ValueError, match="five_points"):
+        out = model(ds_item["image"][None])
+    expected = to_original(recipes.build_codec(e["recipe"]).decode(out)[0].double().numpy(),
+                           ds_item["transform"].double().numpy())
+    np.testing.assert_allclose(points, expected, atol=1e-3)
+    missing = "five_points" if d["mode"] == "align" else "box"
+    with pytest.raises(ValueError, match=missing):
         zoo.predict("tiny_sd", item["image"])
+
+
+def test_run_follows_the_data_s_layout_and_returns_a_cpu_model():
+    """A 98-point (WFLW-style) source trains a 98-landmark network scored with the 98-point layout."""
+    from lmk.layouts import LAYOUT_98
+    from lmk.metrics import nme
+    faces = SynthFaces(12, size=64, seed=1, difficulty="easy")
+    items = []
+    for i in range(12):
+        it = dict(faces[i])
+        pts = it["landmarks"]
+        it["landmarks"] = np.concatenate([pts, pts[:30] + 0.5]).astype(np.float32)   # 98 points
+        it.pop("five_points")
+        items.append(it)
+    res = recipes.run(tiny(), "fast", prepared=(items[:8], items[8:]), device="cpu")
+    assert res.config["model_args"]["num_landmarks"] == 98
+    assert res.evaluation.predictions.shape == (4, 98, 2)
+    assert next(res.model.parameters()).device.type == "cpu"
+    direct = nme(res.evaluation.predictions.astype(np.float64), res.evaluation.landmarks.astype(np.float64),
+                 norm="bbox", layout=LAYOUT_98)
+    np.testing.assert_allclose(res.evaluation.nmes, direct, rtol=1e-9)
+
+
+def test_recipe_constructors_reject_what_they_cannot_build():
+    with pytest.raises(ValueError, match="trick"):
+        recipes.earp("SDSD", trick="flip_augmentaton")
+    with pytest.raises(ValueError, match="L/F"):
+        recipes.yin("2d", 0.75)
+    with pytest.raises(ValueError, match="kind"):
+        recipes.yin("2D", 0.25)
+    assert recipes.milestones({"train": {"epochs": 5, "milestones": [0.5, 0.75]}}) == [3, 4]
+
+
+def test_verify_reports_recipes_without_an_entry(tiny_zoo):
+    folder, e = tiny_zoo
+    problems = zoo.verify(None, folder, log=lambda *a: None)
+    assert any("n03_sdsd: recipe has no zoo entry" in p for p in problems)
 
 
 def test_shipped_zoo_verifies():
