@@ -23,12 +23,6 @@ from . import metrics, recipes, zoo
 from .layouts import layout_for
 from .train import resolve_device
 
-THRESHOLD = 0.08
-
-
-def _summary(nmes) -> dict:
-    return {"nme": float(np.mean(nmes)), "auc": float(metrics.auc(nmes, THRESHOLD)),
-            "failure_rate": float(metrics.failure_rate(nmes, THRESHOLD)), "nmes": np.asarray(nmes)}
 
 
 @torch.no_grad()
@@ -52,7 +46,7 @@ def score_dataset(model, cfg: dict, dataset, shape, methods=("dark",), flip: boo
         truth.append(torch.stack([it["landmarks"] for it in items]).double())
     truth = torch.cat(truth).numpy()
     norm = cfg["train"]["norm"]
-    per = {m: _summary(metrics.nme(torch.cat(p).numpy(), truth, norm=norm, layout=layout))
+    per = {m: zoo.summary(metrics.nme(torch.cat(p).numpy(), truth, norm=norm, layout=layout))
            for m, p in points.items()}
     return {"methods": per, "baseline_nmes": recipes.baseline_nmes(shape, truth, norm, layout)}
 

@@ -159,9 +159,11 @@ def _outputs(model, images, flip: bool = False, batch: int = 64):
     return torch.cat(outs)
 
 
-def _summary(nmes) -> dict:
+def summary(nmes) -> dict:
+    """``{"nme", "auc", "failure_rate", "nmes"}`` of per-image NMEs (AUC and failures at 0.08)."""
+    nmes = np.asarray(nmes)
     return {"nme": float(np.mean(nmes)), "auc": float(metrics.auc(nmes, THRESHOLD)),
-            "failure_rate": float(metrics.failure_rate(nmes, THRESHOLD))}
+            "failure_rate": float(metrics.failure_rate(nmes, THRESHOLD)), "nmes": nmes}
 
 
 def score(model, cfg: dict, shape, n: int | None = None, seed: int = VAL_SEED, methods=METHODS,
@@ -174,7 +176,7 @@ def score(model, cfg: dict, shape, n: int | None = None, seed: int = VAL_SEED, m
     for method in methods:
         pred = recipes.build_codec(cfg, method).decode(outputs)
         nmes = np.asarray(metrics.nme(pred.double().numpy(), truth, norm=norm))
-        out["methods"][method] = {**_summary(nmes), "nmes": nmes}
+        out["methods"][method] = summary(nmes)
     return out
 
 
