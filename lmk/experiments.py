@@ -17,38 +17,10 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import torch
 
-from . import metrics, recipes, zoo
-from .layouts import layout_for
+from . import recipes, zoo
 from .train import resolve_device
 
-
-
-@torch.no_grad()
-def score_dataset(model, cfg: dict, dataset, shape, methods=("dark",), flip: bool = False,
-                  device="cpu", batch: int = 64) -> dict:
-    """Score ``model`` on a :class:`lmk.data.LandmarkDataset` with each decoder in ``methods``.
-
-    Decodes batch by batch (only the ``(B, N, 2)`` points are kept, never all the heatmaps).
-    Returns ``{"methods": {method: {"nme", "auc", "failure_rate", "nmes"}}, "baseline_nmes"}``.
-    """
-    codecs = {m: recipes.build_codec(cfg, m) for m in methods}
-    layout = layout_for(len(np.asarray(shape)))
-    net = (recipes.flip_averaged(model, layout) if flip else model).to(device).eval()
-    points, truth = {m: [] for m in methods}, []
-    for start in range(0, len(dataset), batch):
-        items = [dataset[i] for i in range(start, min(start + batch, len(dataset)))]
-        out = net(torch.stack([it["image"] for it in items]).to(device))
-        out = tuple(o.float().cpu() for o in out) if isinstance(out, tuple) else out.float().cpu()
-        for m, codec in codecs.items():
-            points[m].append(codec.decode(out).double())
-        truth.append(torch.stack([it["landmarks"] for it in items]).double())
-    truth = torch.cat(truth).numpy()
-    norm = cfg["train"]["norm"]
-    per = {m: zoo.summary(metrics.nme(torch.cat(p).numpy(), truth, norm=norm, layout=layout))
-           for m, p in points.items()}
-    return {"methods": per, "baseline_nmes": recipes.baseline_nmes(shape, truth, norm, layout)}
 
 
 @functools.lru_cache(maxsize=1)      # one data set in memory: the runs of a notebook share it
@@ -102,13 +74,13 @@ def outcome(recipe, *, use_zoo: bool = True, scale: str = "fast", data: str = "s
                           **run_kwargs)
         methods = tuple(methods or (res.config["train"]["method"],))
         dev = resolve_device(device)
-        s = score_dataset(res.model, res.config, res.val_set, res.mean_shape, methods, False, dev)
+        s = zoo.score_dataset(res.model, res.config, res.val_set, res.mean_shape, methods, False, dev)
         per = s["methods"]
         out = {"source": f"trained ({scale})", "seconds": res.seconds, "tags": res.config["tags"],
                "model": res.model, "config": res.config, "baseline_nmes": s["baseline_nmes"],
                "history": res.history.to_dict(), "val_set": res.val_set}
         if flip:
-            out["flip"] = score_dataset(res.model, res.config, res.val_set, res.mean_shape,
+            out["flip"] = zoo.score_dataset(res.model, res.config, res.val_set, res.mean_shape,
                                         methods[:1], True, dev)["methods"][methods[0]]
     main = per[methods[0]]
     return {"name": name, **out, "methods": per, "nme": main["nme"], "auc": main["auc"],

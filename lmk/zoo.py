@@ -41,6 +41,7 @@ import torch
 from . import metrics, recipes
 from .data import LandmarkDataset, open_source, to_original
 from .data.transforms import alignment_matrix, crop_matrix, normalize_image, warp_image
+from .layouts import layout_for
 from .progress import progress
 
 ZOO_DIR = Path(__file__).resolve().parents[1] / "data" / "zoo"
@@ -132,31 +133,30 @@ def validation_dataset(cfg: dict, n: int | None = None, seed: int = VAL_SEED) ->
                            d["input_size"], mode=d["mode"])
 
 
-@functools.lru_cache(maxsize=8)
-def _val_tensors(render_size: int, difficulty: str, n: int, seed: int, mode: str, input_size: int):
-    ds = validation_dataset({"data": {"render_size": render_size, "difficulty": difficulty,
-                                      "mode": mode, "input_size": input_size}}, n, seed)
-    items = [ds[i] for i in range(len(ds))]
-    return (torch.stack([it["image"] for it in items]),
-            torch.stack([it["landmarks"] for it in items]).double().numpy())
-
-
-def validation_set(cfg: dict, n: int | None = None, seed: int = VAL_SEED):
-    """``(images (M, 3, F, F), landmarks (M, N, 2))``: freshly rendered validation faces.
-
-    ``n=None`` is the zoo's fixed validation size :data:`VAL_N`.
-    """
-    d, n = cfg["data"], VAL_N if n is None else n
-    return _val_tensors(d["render_size"], d["difficulty"], n, seed, d["mode"], d["input_size"])
-
-
 @torch.no_grad()
-def _outputs(model, images, flip: bool = False, batch: int = 64):
-    net = recipes.flip_averaged(model) if flip else model
-    outs = [net(images[i:i + batch]) for i in range(0, len(images), batch)]
-    if isinstance(outs[0], tuple):
-        return tuple(torch.cat(parts) for parts in zip(*outs))
-    return torch.cat(outs)
+def score_dataset(model, cfg: dict, dataset, shape, methods=("dark",), flip: bool = False,
+                  device="cpu", batch: int = 64) -> dict:
+    """Score ``model`` on a :class:`lmk.data.LandmarkDataset` with each decoder in ``methods``.
+
+    Decodes batch by batch (only the ``(B, N, 2)`` points are kept, never all the heatmaps).
+    Returns ``{"methods": {method: {"nme", "auc", "failure_rate", "nmes"}}, "baseline_nmes"}``.
+    """
+    codecs = {m: recipes.build_codec(cfg, m) for m in methods}
+    layout = layout_for(len(np.asarray(shape)))
+    net = (recipes.flip_averaged(model, layout) if flip else model).to(device).eval()
+    points, truth = {m: [] for m in methods}, []
+    for start in range(0, len(dataset), batch):
+        items = [dataset[i] for i in range(start, min(start + batch, len(dataset)))]
+        out = net(torch.stack([it["image"] for it in items]).to(device))
+        out = tuple(o.float().cpu() for o in out) if isinstance(out, tuple) else out.float().cpu()
+        for m, codec in codecs.items():
+            points[m].append(codec.decode(out).double())
+        truth.append(torch.stack([it["landmarks"] for it in items]).double())
+    truth = torch.cat(truth).numpy()
+    norm = cfg["train"]["norm"]
+    per = {m: summary(metrics.nme(torch.cat(p).numpy(), truth, norm=norm, layout=layout))
+           for m, p in points.items()}
+    return {"methods": per, "baseline_nmes": recipes.baseline_nmes(shape, truth, norm, layout)}
 
 
 def summary(nmes) -> dict:
@@ -168,16 +168,8 @@ def summary(nmes) -> dict:
 
 def score(model, cfg: dict, shape, n: int | None = None, seed: int = VAL_SEED, methods=METHODS,
           flip: bool = False) -> dict:
-    """Per-decoder metrics and per-image NMEs of ``model`` and the mean ``shape`` baseline."""
-    images, truth = validation_set(cfg, n, seed)
-    outputs = _outputs(model, images, flip)
-    norm = cfg["train"]["norm"]
-    out = {"baseline_nmes": recipes.baseline_nmes(np.asarray(shape), truth, norm), "methods": {}}
-    for method in methods:
-        pred = recipes.build_codec(cfg, method).decode(outputs)
-        nmes = np.asarray(metrics.nme(pred.double().numpy(), truth, norm=norm))
-        out["methods"][method] = summary(nmes)
-    return out
+    """:func:`score_dataset` on the zoo's validation faces (``n`` of ``seed``, default 256 of 0)."""
+    return score_dataset(model, cfg, validation_dataset(cfg, n, seed), shape, methods, flip)
 
 
 def evaluate(name: str, n: int | None = None, seed: int = VAL_SEED, method: str | None = None,
