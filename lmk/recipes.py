@@ -27,11 +27,13 @@ import numpy as np
 import torch
 
 from . import metrics
-from .codecs import HeatmapCodec, MarginalCodec
+from .codecs import CoordinateCodec, HeatmapCodec, MarginalCodec, StageCodec
 from .data import Augment, LandmarkDataset, open_source
 from .layouts import LAYOUT_68, layout_for
-from .losses import ForegroundHeatmapLoss, MarginalLoss
+from .losses import AlignLoss, CascadeLoss, ForegroundHeatmapLoss, MarginalLoss, StagedLoss
 from .models import FlipAveraged, HeatmapModel, MarginalDetector
+from .models.ccnn import CCNN
+from .models.ffld import FFLD
 from .train import Evaluation, History, evaluate, fit
 
 SCALES = ("fast", "zoo", "full")
@@ -46,7 +48,7 @@ class Recipe:
 
     name: str
     notebook: str                 # "02", "03", ... : the notebook whose tables it fills
-    model: str                    # "heatmap" (Earp) or "marginal" (Yin)
+    model: str                    # "heatmap" (Earp), "marginal" (Yin), "ffld" (Yan), "ccnn" (Mahpod)
     model_args: dict              # keyword arguments of the network (at every scale)
     tags: dict                    # what this recipe varies, e.g. {"strategy": "SDSD"}
     data: dict                    # difficulty, mode (crop / align), augment changes
@@ -76,6 +78,10 @@ def build_model(cfg: dict) -> torch.nn.Module:
     if cfg["model"] == "marginal":
         ratio = args.pop("length_ratio")
         return MarginalDetector(input_size=size, length=int(round(ratio * size)), **args)
+    if cfg["model"] == "ffld":
+        return FFLD(**args)
+    if cfg["model"] == "ccnn":
+        return CCNN(**args)
     raise ValueError(f"recipe {cfg['name']}: unknown model kind {cfg['model']!r}")
 
 
@@ -84,24 +90,56 @@ def heatmap_size(cfg: dict) -> int:
     args, size = cfg["model_args"], cfg["data"]["input_size"]
     if cfg["model"] == "marginal":
         return int(round(args["length_ratio"] * size))
+    if cfg["model"] == "ccnn":
+        return size // CCNN.stride
     if args.get("output_size") is not None:
         return args["output_size"]
     return size * 2 ** len(args["strategy"]) // 32
 
 
 def build_codec(cfg: dict, method: str | None = None):
-    """The codec of a recipe config; ``method`` overrides its decoder."""
+    """The codec of a recipe config; ``method`` overrides its decoder.
+
+    Multi-stage models (FFLD, CCNN) decode with :class:`lmk.codecs.StageCodec`, whose
+    "method" is the stage to read (``"stage0"`` ... or ``"unit1"`` ..., ``"last"``).
+    """
     t, size = cfg["train"], cfg["data"]["input_size"]
+    if cfg["model"] in ("ffld", "ccnn"):
+        return StageCodec(size, method or t["method"])
     kind = HeatmapCodec if cfg["model"] == "heatmap" else MarginalCodec
     return kind(size, heatmap_size(cfg), t["sigma"], method or t["method"])
 
 
-def build_loss(cfg: dict, codec):
-    loss = cfg["train"]["loss"]
+def decoders(cfg: dict) -> tuple[str, ...]:
+    """Every decoder the zoo scores a model with: the heatmap decoders, or each stage's estimate."""
+    if cfg["model"] == "ffld":
+        return tuple(f"stage{k}" for k in range(cfg["model_args"]["stages"] + 1))
+    if cfg["model"] == "ccnn":
+        k = cfg["model_args"]["num_cascades"]
+        return tuple(f"argmax{i}" for i in range(1, k + 1)) + tuple(f"unit{i}" for i in range(1, k + 1))
+    return ("argmax", "shift", "dark", "soft_argmax")
+
+
+def main_decoder(cfg: dict) -> str:
+    """The recipe's decoder by its name in :func:`decoders` (``"last"`` -> the last stage's)."""
+    method = cfg["train"]["method"]
+    return decoders(cfg)[-1] if method == "last" else method
+
+
+def build_loss(cfg: dict, codec, layout=LAYOUT_68):
+    t = cfg["train"]
+    loss = t["loss"]
     if loss == "foreground_mse":
-        return ForegroundHeatmapLoss(codec, cfg["train"].get("foreground_weight", 20.0))
+        return ForegroundHeatmapLoss(codec, t.get("foreground_weight", 20.0))
     if loss == "marginal":
         return MarginalLoss(codec)
+    if loss == "staged":
+        align = AlignLoss(patch_size=cfg["model_args"]["patch_size"], blur_sigma=t["align_blur"])
+        return StagedLoss(t["stage_losses"], layout=layout, align=align)
+    if loss == "cascade":
+        size = cfg["data"]["input_size"]
+        return CascadeLoss(HeatmapCodec(size, heatmap_size(cfg), t["sigma"], "argmax"),
+                           t["coordinate_weight"], t.get("foreground_weight", 20.0))
     raise ValueError(f"recipe {cfg['name']}: unknown loss {loss!r}")
 
 
@@ -227,9 +265,15 @@ def run(recipe, scale: str = "fast", *, seed: int | None = None, data: str = "sy
     layout = layout_for(len(train_src[0]["landmarks"]))
     cfg["model_args"]["num_landmarks"] = layout.num_points
     train_set, val_set = datasets(cfg, train_src, val_src, seed=t["seed"])
+    plain = LandmarkDataset(train_src, augment=None, input_size=cfg["data"]["input_size"],
+                            mode=cfg["data"]["mode"])
+    shape = mean_shape(plain)
     torch.manual_seed(t["seed"])
     model, codec = build_model(cfg), build_codec(cfg)
-    history = fit(model, train_set, val_set, loss_fn=build_loss(cfg, codec), decode_fn=codec.decode,
+    if cfg["model"] == "ffld":       # the baseline regression starts at the mean shape (Yan Sec. 3.1)
+        size = cfg["data"]["input_size"]
+        model.baseline.init_points.copy_(CoordinateCodec(size).encode(torch.as_tensor(shape).float()))
+    history = fit(model, train_set, val_set, loss_fn=build_loss(cfg, codec, layout), decode_fn=codec.decode,
                   epochs=t["epochs"], lr=t["lr"], milestones=milestones(cfg),
                   batch_size=t["batch_size"], seed=t["seed"], device=device, norm=t["norm"],
                   eval_every=t.get("eval_every", 1), channels_last=cfg["model"] == "heatmap",
@@ -237,9 +281,6 @@ def run(recipe, scale: str = "fast", *, seed: int | None = None, data: str = "sy
                   layout=layout)
     model = model.to(memory_format=torch.contiguous_format)
     ev = evaluate(model, val_set, codec.decode, norm=t["norm"], device=device, layout=layout)
-    plain = LandmarkDataset(train_src, augment=None, input_size=cfg["data"]["input_size"],
-                            mode=cfg["data"]["mode"])
-    shape = mean_shape(plain)
     return Result(cfg, model.cpu().eval(), codec, history, ev, shape,
                   baseline_nmes(shape, ev.landmarks, t["norm"], layout), time.perf_counter() - start,
                   val_set, train_set)
@@ -316,16 +357,84 @@ def yin(kind: str, ratio: float, seed: int = 0, gamma: float = 0.3) -> Recipe:
                    "loss": loss}, scales)
 
 
+YAN_ASSIGNMENTS = {"yan": ["iod_l2", "l2", "l1", "align"], "l2": ["iod_l2", "l2", "l2", "l2"],
+                   "l1": ["iod_l2", "l1", "l1", "l1"]}
+"""Yan Table 5 in miniature: the paper's multi-loss scheme against one loss for every stage."""
+GRADIENT_PATHS = {"both": (True, True), "features": (True, False), "centers": (False, True),
+                  "none": (False, False)}
+"""Yan Table 6: which gradients of the crops reach the base network, ``(features, centres)``."""
+
+
+def yan(assignment: str = "yan", gradients: str = "both", seed: int = 0) -> Recipe:
+    """Yan et al. (2020): FFLD, a ResNet-18 regression baseline + 3 CropNet stages (notebook 04).
+
+    Zoo scale keeps the 64 px faces of notebook 03 (same validation faces) with a 12.5 %-channel
+    ResNet-18, 4 x 4 crops and 32-channel CropNets: the crops then cover the same fraction of
+    the face (1/2, 1/4, 1/8 at strides 8, 4, 2) as Yan's 8 x 8 crops of a 128 px face. Full
+    scale is the paper's network: 224 px, 25 % channels, 8 x 8 crops, 128-channel CropNets.
+    All stages train together from the start (each new CropNet is the identity at first).
+    """
+    if assignment not in YAN_ASSIGNMENTS:
+        raise ValueError(f"assignment must be one of {tuple(YAN_ASSIGNMENTS)}, got {assignment!r}")
+    if gradients not in GRADIENT_PATHS:
+        raise ValueError(f"gradients must be one of {tuple(GRADIENT_PATHS)}, got {gradients!r}")
+    losses = YAN_ASSIGNMENTS[assignment]
+    grad_features, grad_centers = GRADIENT_PATHS[gradients]
+    name = ("n04_ffld" + ("" if assignment == "yan" else f"_{assignment}")
+            + ("" if gradients == "both" else f"_grad_{gradients}"))
+    args = {"num_landmarks": 68, "stages": 3, "backbone": "resnet18", "channel_ratio": 0.125,
+            "strides": [8, 4, 2], "patch_size": 4, "selected": 4, "width": 32,
+            "grad_features": grad_features, "grad_centers": grad_centers,
+            "return_features": "align" in losses}
+    train = {**EARP_TRAIN, "method": "last", "loss": "staged", "stage_losses": losses,
+             "align_blur": 1.0, "seed": seed}
+    for key in ("sigma", "foreground_weight"):
+        train.pop(key)
+    scales = {"fast": {"data": {"n_train": 512, "n_val": 128},
+                       "train": {"epochs": 6, "lr": 3e-3, "milestones": [0.8]}},
+              "full": {"model_args": {"channel_ratio": 0.25, "patch_size": 8, "width": 128},
+                       "train": {"epochs": 60, "lr": 5e-4},
+                       "data": {"input_size": 224, "render_size": 256, "n_train": 10000,
+                                "n_val": 2000}}}
+    return Recipe(_seeded(name, seed), "04", "ffld", args,
+                  {"stages": 3, "loss_assignment": assignment, "gradient_path": gradients},
+                  dict(EARP_DATA), train, scales)
+
+
+def mahpod(cascades: int = 4, seed: int = 0) -> Recipe:
+    """Mahpod et al. (2018): the CCNN with ``K = cascades`` heatmap + regression units (notebook 05).
+
+    Zoo scale: the 64 px faces of notebooks 03 and 04 (16 x 16 heatmaps, sigma 1.3 cells) and
+    1/8 of Table 2-4's channels, 10 epochs (a CCNN epoch costs about four FFLD epochs on a CPU).
+    Full scale is the paper's network on 256 px faces (64 x 64 heatmaps).
+    """
+    k = int(cascades)
+    args = {"num_cascades": k, "num_landmarks": 68, "width": 0.125}
+    train = {**EARP_TRAIN, "method": "last", "loss": "cascade", "sigma": 1.3, "coordinate_weight": 1.0,
+             "epochs": 10, "seed": seed}
+    scales = {"fast": {"data": {"n_train": 512, "n_val": 128},
+                       "train": {"epochs": 5, "lr": 3e-3, "milestones": [0.8]}},
+              "full": {"model_args": {"width": 1.0}, "train": {"epochs": 40, "lr": 1e-3},
+                       "data": {"input_size": 256, "render_size": 256, "n_train": 10000,
+                                "n_val": 2000}}}
+    return Recipe(_seeded(f"n05_ccnn_k{k}", seed), "05", "ccnn", args, {"K": k}, dict(EARP_DATA),
+                  train, scales)
+
+
 def _table() -> dict:
     recipes = [earp(s, seed) for s in ("SSSS", "SDSD", "DDDD") for seed in (0, 1, 2)]
     recipes += [earp("SDSD", 0, trick) for trick in TRICKS] + [earp("SDSD", 0, mode="crop")]
     recipes += [yin(kind, 0.25, seed) for kind in ("2d", "1d") for seed in (0, 1, 2)]
     recipes += [yin("2d", 0.5), yin("1d", 1.0), yin("1d", 1.0, gamma=0.0), yin("1d", 3.0)]
+    recipes += [yan(seed=seed) for seed in (0, 1, 2)]
+    recipes += [yan(assignment) for assignment in YAN_ASSIGNMENTS if assignment != "yan"]
+    recipes += [yan(gradients=path) for path in GRADIENT_PATHS if path != "both"]
+    recipes += [mahpod(k) for k in (1, 2, 3)] + [mahpod(4, seed) for seed in (0, 1, 2)]
     return {r.name: r for r in recipes}
 
 
 RECIPES: dict[str, Recipe] = _table()
-"""Every recipe of the course by name (``n02_*``: notebook 02, ``n03_*``: notebook 03)."""
+"""Every recipe of the course by name (``n02_*``: notebook 02, ``n03_*``: notebook 03, ...)."""
 
 
 def recipe_names(notebook: str | None = None, **tags) -> list[str]:
@@ -334,6 +443,8 @@ def recipe_names(notebook: str | None = None, **tags) -> list[str]:
             and all(r.tags.get(k) == v for k, v in tags.items())]
 
 
-__all__ = ["Recipe", "RECIPES", "recipe_names", "configure", "run", "earp", "yin", "TRICKS", "milestones", "Result", "build_model", "build_codec",
+__all__ = ["Recipe", "RECIPES", "recipe_names", "configure", "run", "earp", "yin", "yan", "mahpod",
+           "TRICKS", "YAN_ASSIGNMENTS", "GRADIENT_PATHS", "decoders", "main_decoder", "milestones", "Result",
+           "build_model", "build_codec",
            "build_loss", "sources", "datasets", "mean_shape", "baseline_nmes", "heatmap_size",
            "flip_averaged", "SCALES"]

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils._pytree import tree_map
 
 from . import metrics, recipes
 from .data import LandmarkDataset, open_source, to_original
@@ -46,7 +47,6 @@ from .progress import progress
 
 ZOO_DIR = Path(__file__).resolve().parents[1] / "data" / "zoo"
 MANIFEST = "manifest.json"
-METHODS = ("argmax", "shift", "dark", "soft_argmax")
 VAL_N, VAL_SEED, THRESHOLD = 256, 0, 0.08
 TOLERANCE = {"nme": 2e-4, "auc": 2e-3}      # verify: allowed drift (fractions); failure rate: 1 face
 
@@ -148,7 +148,7 @@ def score_dataset(model, cfg: dict, dataset, shape, methods=("dark",), flip: boo
     for start in range(0, len(dataset), batch):
         items = [dataset[i] for i in range(start, min(start + batch, len(dataset)))]
         out = net(torch.stack([it["image"] for it in items]).to(device))
-        out = tuple(o.float().cpu() for o in out) if isinstance(out, tuple) else out.float().cpu()
+        out = tree_map(lambda t: t.float().cpu() if isinstance(t, torch.Tensor) else t, out)
         for m, codec in codecs.items():
             points[m].append(codec.decode(out).double())
         truth.append(torch.stack([it["landmarks"] for it in items]).double())
@@ -166,9 +166,14 @@ def summary(nmes) -> dict:
             "failure_rate": float(metrics.failure_rate(nmes, THRESHOLD)), "nmes": nmes}
 
 
-def score(model, cfg: dict, shape, n: int | None = None, seed: int = VAL_SEED, methods=METHODS,
+def score(model, cfg: dict, shape, n: int | None = None, seed: int = VAL_SEED, methods=None,
           flip: bool = False) -> dict:
-    """:func:`score_dataset` on the zoo's validation faces (``n`` of ``seed``, default 256 of 0)."""
+    """:func:`score_dataset` on the zoo's validation faces (``n`` of ``seed``, default 256 of 0).
+
+    ``methods`` defaults to every decoder of the model (:func:`lmk.recipes.decoders`: the heatmap
+    decoders, or the estimate of every stage of a refinement model).
+    """
+    methods = recipes.decoders(cfg) if methods is None else methods
     return score_dataset(model, cfg, validation_dataset(cfg, n, seed), shape, methods, flip)
 
 
@@ -257,7 +262,7 @@ def build_one(name: str, zoo_dir=None, threads: int = 1, command: str = "") -> d
                                                     flip=True))["dark"]
     h = res.history
     return {"name": name, "notebook": cfg["notebook"], "file": path.name, "recipe": cfg,
-            "seed": cfg["train"]["seed"], "tags": cfg["tags"], "method": cfg["train"]["method"],
+            "seed": cfg["train"]["seed"], "tags": cfg["tags"], "method": recipes.main_decoder(cfg),
             "norm": cfg["train"]["norm"], "metrics": record,
             "baseline_nme": float(s["baseline_nmes"].mean()),
             "mean_shape": shape.tolist(),
@@ -279,7 +284,7 @@ def build(selected=None, jobs: int = 2, zoo_dir=None, log=print) -> dict:
     if unknown:
         raise ZooError(f"unknown recipe(s) {', '.join(unknown)}; known: {', '.join(recipes.RECIPES)}")
     command = " ".join(["python -m lmk.zoo"] + [shlex.quote(a) for a in sys.argv[1:]])
-    entries, failed = manifest(zoo_dir), {}
+    entries, failed = {}, {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
         futures = {pool.submit(build_one, n, zoo_dir, 1, command): n for n in selected}
         for fut in progress(as_completed(futures), total=len(futures), desc="zoo build"):
@@ -287,11 +292,12 @@ def build(selected=None, jobs: int = 2, zoo_dir=None, log=print) -> dict:
                 e = fut.result()
             except Exception as exc:          # keep the other jobs' entries; report at the end
                 failed[futures[fut]] = f"{type(exc).__name__}: {exc}"
+                entries = manifest(zoo_dir)       # re-read: another build may have added entries
                 entries.pop(futures[fut], None)   # its weights may already be replaced
                 _write_manifest(entries, zoo_dir)
                 log(f"{futures[fut]:28s} FAILED ({failed[futures[fut]]})")
                 continue
-            entries[e["name"]] = e
+            entries = {**manifest(zoo_dir), e["name"]: e}
             _write_manifest(entries, zoo_dir)
             m = e["metrics"][e["method"]]
             log(f"{e['name']:28s} NME {100 * m['nme']:5.2f} %  baseline {100 * e['baseline_nme']:5.2f} %  "

@@ -7,6 +7,7 @@ signatures for every representation (:class:`Codec`, :mod:`lmk.codecs.codec`):
 * :class:`MarginalCodec` -- two 1D heatmaps per landmark, the marginals of the 2D Gaussian on
   the x and y axes (Yin et al. (2020), Eq. 12): ``O(N L)`` numbers instead of ``O(N L^2)``.
 * :class:`CoordinateCodec` -- normalised coordinates for regression heads.
+* :class:`StageCodec` -- one estimate of a multi-stage refinement model (FFLD, CCNN).
 
 Under them, plain functions in heatmap cells: :func:`gaussian_heatmaps`,
 :func:`gaussian_marginals` (:mod:`lmk.codecs.targets`) and the decoders :func:`decode_heatmaps`,
@@ -24,10 +25,11 @@ and ``"dark"`` in the map values (``argmax`` and ``shift`` are piecewise constan
 can be trained through a decoder (integral regression).
 """
 
-from .codec import CODECS, Codec, CoordinateCodec, HeatmapCodec, MarginalCodec, build_codec
+from .codec import (CODECS, Codec, CoordinateCodec, HeatmapCodec, MarginalCodec, StageCodec,
+                    build_codec)
 from .decoders import decode_heatmaps, decode_marginals
 from .targets import METHODS, gaussian_heatmaps, gaussian_marginals
 
 __all__ = ["METHODS", "gaussian_heatmaps", "gaussian_marginals", "decode_heatmaps",
-           "decode_marginals", "Codec", "HeatmapCodec", "MarginalCodec", "CoordinateCodec",
+           "decode_marginals", "Codec", "HeatmapCodec", "MarginalCodec", "CoordinateCodec", "StageCodec",
            "CODECS", "build_codec"]

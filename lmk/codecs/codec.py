@@ -220,7 +220,81 @@ class CoordinateCodec(Codec):
         return from_torch(points, was_numpy), from_torch(confidence, was_numpy)
 
 
-CODECS = {cls.kind: cls for cls in (HeatmapCodec, MarginalCodec, CoordinateCodec)}
+class StageCodec(Codec):
+    """The estimates of a multi-stage refinement model, in input pixels; ``method`` picks one.
+
+    A refinement model returns one estimate per stage, so "decoding" means choosing the stage:
+
+    * FFLD (Yan et al. 2020) returns ``[S_0, S_1, ..., S_K]`` (or ``{"points": that list,
+      "features": ...}`` when trained with the Align Loss): ``"stage0"`` is the baseline
+      regression, ``"stageK"`` the estimate after ``K`` CropNet corrections.
+    * CCNN (Mahpod et al. 2018) returns a dict: ``"unitK"`` is ``P_K``, the ``K``-th regression
+      unit's refined estimate (units numbered from 1), ``"argmaxK"`` the maxima of the ``K``-th
+      heatmap unit before refinement (``P^_K``).
+    * ``"last"`` is the model's answer: the last stage or unit.
+
+    ``encode`` returns the landmarks themselves: these models are trained on coordinates (and
+    their own heatmaps, see :class:`lmk.losses.CascadeLoss`). No confidence is stated (NaN).
+
+    Args:
+        input_size: ``(H, W)`` of the input image, or an int.
+        method: ``"last"``, ``"stageK"``, ``"unitK"`` or ``"argmaxK"``.
+    """
+
+    kind = "stages"
+    arguments = ("input_size", "method")
+
+    def __init__(self, input_size, method: str = "last"):
+        super().__init__(input_size)
+        self.method = method
+        self._kind, self._index = self._parse(method)
+
+    @staticmethod
+    def _parse(method) -> tuple[str, int]:
+        if method == "last":
+            return "last", -1
+        for kind in ("stage", "unit", "argmax"):
+            if isinstance(method, str) and method.startswith(kind) and method[len(kind):].isdigit():
+                return kind, int(method[len(kind):])
+        raise ValueError(f"method must be 'last', 'stageK', 'unitK' or 'argmaxK' (K a number), "
+                         f"got {method!r}")
+
+    def encode(self, landmarks):
+        p, was_numpy = as_points(landmarks)
+        return from_torch(p, was_numpy)
+
+    def _estimates(self, outputs) -> list:
+        if isinstance(outputs, Mapping):
+            key = {"stage": "points", "unit": "coordinates", "argmax": "maxima"}.get(self._kind)
+            if key is None:                                       # "last"
+                key = "points" if "points" in outputs else "coordinates"
+            if key not in outputs:
+                raise ValueError(f"method {self.method!r} reads outputs[{key!r}], but the model's "
+                                 f"outputs have keys {sorted(outputs)}")
+            return list(outputs[key])
+        if isinstance(outputs, (list, tuple)) and self._kind in ("stage", "last"):
+            return list(outputs)
+        raise ValueError(f"method {self.method!r} needs a list of per-stage estimates (FFLD) or a "
+                         f"dict of them (CCNN), got {type(outputs).__name__}")
+
+    def _decode(self, outputs):
+        estimates = self._estimates(outputs)
+        first = 1 if self._kind in ("unit", "argmax") else 0         # CCNN units count from 1
+        index = self._index - first if self._kind != "last" else len(estimates) - 1
+        if not 0 <= index < len(estimates):
+            names = [f"{self._kind}{i + first}" for i in range(len(estimates))]
+            raise ValueError(f"method {self.method!r}: the model returned {len(estimates)} "
+                             f"estimates ({', '.join(names)})")
+        points, was_numpy = to_torch(estimates[index])
+        points = as_float(points)
+        if points.ndim < 2 or points.shape[-1] != 2:
+            raise ValueError(f"estimates must have shape (..., N, 2), got {tuple(points.shape)}")
+        confidence = torch.full(points.shape[:-1], float("nan"), dtype=points.dtype,
+                                device=points.device)
+        return from_torch(points, was_numpy), from_torch(confidence, was_numpy)
+
+
+CODECS = {cls.kind: cls for cls in (HeatmapCodec, MarginalCodec, CoordinateCodec, StageCodec)}
 
 
 def build_codec(config: Mapping) -> Codec:

@@ -26,10 +26,13 @@ One module per family, all names importable from ``lmk.losses``:
   :func:`l1_loss`, :func:`inter_ocular_distance` and :class:`CoordinateLoss`.
 * :mod:`lmk.losses.align` -- :func:`align_loss`, :class:`AlignLoss`, :func:`gaussian_kernel`.
 * :mod:`lmk.losses.staged` -- :class:`StagedLoss`, :data:`YAN_ASSIGNMENT`, :data:`STAGE_LOSSES`.
+* :mod:`lmk.losses.cascade` -- :class:`CascadeLoss`, Mahpod et al.'s (2018) heatmap + coordinate
+  loss for the CCNN.
 * :mod:`lmk.losses.reduction` -- the batch reduction (:data:`REDUCTIONS`) and shape checks
   they all share.
 """
 
+from .cascade import CascadeLoss
 from .align import AlignLoss, align_loss, gaussian_kernel
 from .coordinates import CoordinateLoss, inter_ocular_distance, iod_l2_loss, l1_loss, l2_loss
 from .heatmap import ForegroundHeatmapLoss, HeatmapLoss, MarginalLoss, heatmap_mse, marginal_loss
@@ -39,4 +42,4 @@ from .staged import STAGE_LOSSES, YAN_ASSIGNMENT, StagedLoss
 __all__ = ["REDUCTIONS", "heatmap_mse", "marginal_loss", "inter_ocular_distance", "iod_l2_loss",
            "l2_loss", "l1_loss", "gaussian_kernel", "align_loss", "AlignLoss", "HeatmapLoss",
            "ForegroundHeatmapLoss", "MarginalLoss", "CoordinateLoss", "YAN_ASSIGNMENT",
-           "STAGE_LOSSES", "StagedLoss"]
+           "STAGE_LOSSES", "StagedLoss", "CascadeLoss"]

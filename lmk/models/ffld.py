@@ -116,13 +116,16 @@ class FFLD(nn.Module):
             edges), e.g. the encoded mean shape; by default every landmark starts at the centre.
         grad_features, grad_centers: the gradient paths of Yan's Table 6; attributes, so
             they can be changed between runs.
+        return_features: return ``{"points": [S0, ...], "features": [None, F_1, ...]}``, with
+            ``F_k`` the ``(B, C, H/s, W/s)`` map stage ``k`` crops from, instead of the list
+            (what :class:`lmk.losses.StagedLoss` needs for an Align Loss stage).
     """
 
     def __init__(self, num_landmarks: int = 68, *, stages: int = 3, backbone: str = "resnet18",
                  channel_ratio: float = 0.25, width_mult: float = 1.0,
                  strides: tuple[int, ...] = (8, 4, 2), patch_size: int = 8, selected: int = 4,
                  width: int = 128, init_points=None, grad_features: bool = True,
-                 grad_centers: bool = True):
+                 grad_centers: bool = True, return_features: bool = False):
         super().__init__()
         num_landmarks = check_positive_int(num_landmarks, "num_landmarks")
         strides = tuple(strides)
@@ -142,8 +145,9 @@ class FFLD(nn.Module):
             for s in strides[:stages])
         self.num_landmarks = num_landmarks
         self.grad_features, self.grad_centers = bool(grad_features), bool(grad_centers)
+        self.return_features = bool(return_features)
 
-    def forward(self, images: Tensor) -> list[Tensor]:
+    def forward(self, images: Tensor) -> list[Tensor] | dict:
         features = self.baseline.backbone(images)
         pooled = features[32].mean(dim=(2, 3))                              # as RegressionModel
         normalised = self.baseline.init_points + self.baseline.fc(pooled).view(
@@ -156,4 +160,7 @@ class FFLD(nn.Module):
             estimate = stage(features[stage.stride], estimate, self.grad_features,
                              self.grad_centers)
             estimates.append(estimate)
+        if self.return_features:
+            return {"points": estimates,
+                    "features": [None] + [features[stage.stride] for stage in self.stages]}
         return estimates
