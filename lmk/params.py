@@ -243,7 +243,8 @@ _TRAINING = {
     "USE_ZOO": Param(bool),   # read the experiment tables from the shipped converged models
 }
 NOTEBOOKS = {"00": "00_landmarks_data_metrics", "01": "01_quantization_error",
-             "02": "02_heatmaps_2d_vs_1d", "03": "03_pixelshuffle_vs_deconv"}
+             "02": "02_heatmaps_2d_vs_1d", "03": "03_pixelshuffle_vs_deconv",
+             "04": "04_cropnet_gradients", "05": "05_cascaded_refinement"}
 SPECS = {
     "00": {**COMMON, "N_FACES": _COUNT, "IMAGE_SIZE": Param(int, positive=True),
            "NOISE_PX": Param(float, minimum=0, maximum=4)},    # 4 px: the end of the widget's slider
@@ -256,6 +257,11 @@ SPECS = {
     "03": {**COMMON, **_TRAINING, "FILTERS": _COUNT,
            "STRATEGIES": Param((str, tuple), optional=True, item=str, check=check_strategies,
                                 text="strategies over 'S'/'D', as 'SSSS,SDSD' or ['SSSS', 'SDSD']")},
+    "04": {**COMMON, **_TRAINING,
+           "STAGES": Param(int, minimum=0, maximum=3),          # CropNet stages of the live FFLD
+           "LANDMARK": Param(int, minimum=0, maximum=67)},      # the loss landscapes' landmark
+    "05": {**COMMON, **_TRAINING,
+           "CASCADES": Param(int, minimum=1, maximum=4)},       # K of the live CCNN (Mahpod: 4)
 }
 
 

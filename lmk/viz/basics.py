@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layouts import LAYOUT_68, Layout
+from ..layouts import LAYOUT_68, Layout
 
 
 def _numpy(x):
@@ -90,7 +90,7 @@ def draw_pose_axes(ax, pose, origin, length: float = 20.0):
     (down), blue: the facing direction (out of the face, toward the camera). Orthographic
     projection of the rotation of :mod:`lmk.data.synth_face` (``R = R_roll R_pitch R_yaw``).
     """
-    from .data.synth_face import rotation_matrix
+    from ..data.synth_face import rotation_matrix
 
     rot = rotation_matrix(*(float(a) for a in _numpy(pose).reshape(3)))
     ox, oy = _numpy(origin).reshape(2)
@@ -143,7 +143,7 @@ def show_quantization(ax, point, ratio: float, cells: float = 1.5):
         ratio: ``L / F``.
         cells: half-width of the view in heatmap cells.
     """
-    from .quantization import quantization_error, recover_points
+    from ..quantization import quantization_error, recover_points
 
     p = _numpy(point).astype(np.float64).reshape(2)
     step = 1.0 / ratio
@@ -271,7 +271,7 @@ def show_decoders(ax, heatmap, truth, *, blur_sigma: float = 1.0, radius: float 
     Returns:
         ``{method: (2,) decoded (x, y) in cells}``.
     """
-    from .codecs import METHODS, decode_heatmaps
+    from ..codecs import METHODS, decode_heatmaps
 
     h, t = _numpy(heatmap), _numpy(truth).astype(np.float64).reshape(2)
     lo, hi = t - radius, t + radius
@@ -310,7 +310,7 @@ def show_decoding(sigma: float, noise: float, offset=(0.0, 0.0), *, size: int = 
     """
     import matplotlib.pyplot as plt
 
-    from .codecs import METHODS, decode_marginals, gaussian_heatmaps, gaussian_marginals
+    from ..codecs import METHODS, decode_marginals, gaussian_heatmaps, gaussian_marginals
 
     truth = np.asarray(cell, np.float64) + np.asarray(offset, np.float64)
     rng = np.random.default_rng(seed)

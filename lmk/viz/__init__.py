@@ -1,0 +1,20 @@
+"""Plots and widgets of the course (matplotlib; the Agg backend works headless).
+
+* :mod:`lmk.viz.basics` -- faces and layouts, heatmaps and decoders, CED and learning curves,
+  the upsampling blocks of notebook 03, and :func:`explore` (an ipywidgets panel, or the
+  default view when no front end is attached).
+* :mod:`lmk.viz.refinement` -- CropNet refinement (notebook 04): crops drawn on feature maps,
+  loss landscapes, per-stage corrections.
+* :mod:`lmk.viz.cascade` -- the CCNN's heatmap cascade (notebook 05).
+
+Everything is importable from ``lmk.viz``.
+"""
+
+from .basics import (draw_landmarks, draw_layout, draw_pose_axes, explore, plot_ced,
+                     plot_deconv_footprint, plot_learning_curve, plot_pixel_shuffle,
+                     show_decoders, show_decoding, show_heatmap, show_heatmap_marginals,
+                     show_quantization)
+
+__all__ = ["draw_landmarks", "draw_layout", "draw_pose_axes", "explore", "plot_ced",
+           "plot_deconv_footprint", "plot_learning_curve", "plot_pixel_shuffle", "show_decoders",
+           "show_decoding", "show_heatmap", "show_heatmap_marginals", "show_quantization"]
