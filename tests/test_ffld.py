@@ -143,3 +143,22 @@ def test_bad_arguments_raise_and_name_them(kwargs, match):
     kwargs = {"num_landmarks": N, **kwargs}
     with pytest.raises(ValueError, match=match):
         FFLD(**kwargs)
+
+
+def test_return_features_gives_the_maps_each_stage_crops_for_the_align_loss():
+    from lmk.losses import YAN_ASSIGNMENT, StagedLoss
+    torch.manual_seed(0)
+    model = FFLD(68, stages=3, channel_ratio=0.125, patch_size=4, width=8, return_features=True)
+    x = torch.randn(2, 3, 64, 64)
+    out = model(x)
+    assert out["features"][0] is None
+    assert [tuple(f.shape[-2:]) for f in out["features"][1:]] == [(8, 8), (16, 16), (32, 32)]
+    model.return_features = False
+    plain = model(x)
+    for a, b in zip(out["points"], plain):
+        torch.testing.assert_close(a, b)
+    model.return_features = True
+    gt = torch.rand(2, 68, 2) * 40 + 12
+    loss = StagedLoss(YAN_ASSIGNMENT)(model(x), {"landmarks": gt, "image": x})
+    loss.backward()
+    assert torch.isfinite(loss) and model.stages[2].cropnet.fc.weight.grad.abs().sum() > 0
