@@ -48,13 +48,17 @@ def rescale_points(points, scale):
         p, was_numpy = to_torch(points)
         p = as_float(p)
         s, _ = to_torch(scale)
-        s = s.to(p)
     _check_points(p)
     count = math.prod(s.shape)
     if count not in (1, 2) or (count == 2 and s.ndim != 1):
         raise ValueError(f"scale must be a scalar or (sx, sy), got shape {tuple(s.shape)}")
-    if not bool((s > 0).all()):
+    # checked where the scale lives (a number: on the CPU), so points on the meta device
+    # (lmk.complexity counts a model's cost there) pass through
+    on_meta = isinstance(s, torch.Tensor) and s.device.type == "meta"
+    if not on_meta and not bool((s > 0).all()):
         raise ValueError(f"scale must be positive, got {s.tolist()}")
+    if isinstance(s, torch.Tensor):
+        s = s.to(p)
     return from_torch((p + 0.5) * s - 0.5, was_numpy)
 
 

@@ -7,6 +7,9 @@
 * :class:`RegressionModel`: global pooling + FC coordinate regression baseline.
 * :class:`CCNN`: Mahpod et al. (2018) heatmap cascade + regression cascade, K = 1..4.
 * :class:`FFLD`: Yan et al. (2020) regression baseline refined by CropNet stages.
+* :class:`MobileNetV3` (:func:`mobilenet_v3_small`, :func:`mobilenet_v3_large`): Howard et al.
+  (2019) backbones with squeeze-excitation and hard-swish.
+* :class:`ATPN`: Xia et al. (2022) alignment + head pose + tracking network.
 """
 
 from .backbones import MobileNetV2, ResNet, build_backbone, mobilenet_v2, resnet
@@ -16,7 +19,10 @@ from .marginal import CoAttention, MarginalDetector
 from .ccnn import CCNN
 from .regression import RegressionModel
 from .ffld import CropNet, CropStage, FFLD
+from .mobilenet_v3 import MobileNetV3, mobilenet_v3_large, mobilenet_v3_small
+from .atpn import ATPN
 
 __all__ = ["MobileNetV2", "ResNet", "build_backbone", "mobilenet_v2", "resnet", "UpsampleHead",
            "check_strategy", "HeatmapModel", "FlipAveraged", "flip_test_heatmaps", "unflip_heatmaps", "CoAttention", "MarginalDetector", "RegressionModel", "CCNN",
-           "CropNet", "CropStage", "FFLD"]
+           "CropNet", "CropStage", "FFLD", "MobileNetV3", "mobilenet_v3_small", "mobilenet_v3_large",
+           "ATPN"]

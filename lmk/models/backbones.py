@@ -248,9 +248,14 @@ def resnet(depth: int = 18, channel_ratio: float = 1.0, num_classes: int | None 
 
 
 def build_backbone(name: str, **kwargs) -> nn.Module:
-    """``"mobilenet_v2"`` (kwarg ``width_mult``), ``"resnet18"`` or ``"resnet50"`` (``channel_ratio``)."""
+    """``"mobilenet_v2"`` (kwarg ``width_mult``), ``"resnet18"`` or ``"resnet50"`` (``channel_ratio``),
+    ``"mobilenet_v3_small"`` or ``"mobilenet_v3_large"`` (:class:`lmk.models.MobileNetV3`'s kwargs)."""
     if name == "mobilenet_v2":
         return mobilenet_v2(**kwargs)
     if name in ("resnet18", "resnet50"):
         return resnet(int(name[6:]), **kwargs)
-    raise ValueError(f"backbone must be 'mobilenet_v2', 'resnet18' or 'resnet50', got {name!r}")
+    if name in ("mobilenet_v3_small", "mobilenet_v3_large"):
+        from .mobilenet_v3 import MobileNetV3   # imported here: mobilenet_v3 builds on this module
+        return MobileNetV3(name[len("mobilenet_v3_"):], **kwargs)
+    raise ValueError(f"backbone must be 'mobilenet_v2', 'resnet18', 'resnet50', 'mobilenet_v3_small' "
+                     f"or 'mobilenet_v3_large', got {name!r}")
