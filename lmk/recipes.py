@@ -436,7 +436,8 @@ def _table() -> dict:
     recipes += [yan(seed=seed) for seed in (0, 1, 2)]
     recipes += [yan(assignment) for assignment in YAN_ASSIGNMENTS if assignment != "yan"]
     recipes += [yan(gradients=path) for path in GRADIENT_PATHS if path != "both"]
-    recipes += [mahpod(k) for k in (1, 2, 3)] + [mahpod(4, seed) for seed in (0, 1, 2)]
+    # K = 3 is left out of the zoo (building time); the K = 4 models are scored after every unit
+    recipes += [mahpod(k) for k in (1, 2)] + [mahpod(4, seed) for seed in (0, 1, 2)]
     return {r.name: r for r in recipes}
 
 

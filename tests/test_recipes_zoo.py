@@ -183,8 +183,8 @@ def test_refinement_recipes_tag_their_ablations_and_decode_every_stage():
         "n04_ffld", "n04_ffld_s1", "n04_ffld_s2"}
     assert {RECIPES[n].tags["gradient_path"] for n in recipes.recipe_names("04")} == set(recipes.GRADIENT_PATHS)
     assert {RECIPES[n].tags["loss_assignment"] for n in recipes.recipe_names("04")} == set(recipes.YAN_ASSIGNMENTS)
-    assert sorted(RECIPES[n].tags["K"] for n in recipes.recipe_names("05")) == [1, 2, 3, 4, 4, 4]
-    ffld, ccnn = RECIPES["n04_ffld_grad_centers"].config("zoo"), RECIPES["n05_ccnn_k3"].config("zoo")
+    assert sorted(RECIPES[n].tags["K"] for n in recipes.recipe_names("05")) == [1, 2, 4, 4, 4]
+    ffld, ccnn = RECIPES["n04_ffld_grad_centers"].config("zoo"), recipes.mahpod(3).config("zoo")
     assert (ffld["model_args"]["grad_features"], ffld["model_args"]["grad_centers"]) == (False, True)
     assert recipes.decoders(ffld) == ("stage0", "stage1", "stage2", "stage3")
     assert recipes.decoders(ccnn) == ("argmax1", "argmax2", "argmax3", "unit1", "unit2", "unit3")
