@@ -12,26 +12,34 @@ device. ``lmk.train`` re-exports every public name of this module.
 
 from __future__ import annotations
 
+import math
 import numbers
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
+from torch.utils._pytree import tree_map
 from torch.utils.data import DataLoader
 
-from . import metrics
+from . import metrics as metrics_
+from .data.multitask import landmark_mask
 from .progress import progress
 
-__all__ = ["NORMS", "Evaluation", "resolve_device", "collate", "data_loader", "evaluate"]
+__all__ = ["NORMS", "Evaluation", "resolve_device", "collate", "data_loader", "evaluate", "check_metrics"]
 
 NORMS = ("inter_ocular", "inter_pupil", "bbox")
 
 
 @dataclass
 class Evaluation:
-    """Result of :func:`evaluate`: per-image NMEs, predictions and the summary metrics."""
+    """Result of :func:`evaluate`: per-image NMEs, predictions and the summary metrics.
+
+    ``nmes``, ``predictions`` and ``landmarks`` hold the samples with landmarks only (the
+    negatives of a multitask set carry none), in data order; ``nme``, ``auc`` and
+    ``failure_rate`` are NaN when no sample has landmarks.
+    """
 
     nmes: np.ndarray          # (M,) fractions
     predictions: np.ndarray   # (M, N, 2) input pixels
@@ -40,6 +48,8 @@ class Evaluation:
     auc: float
     failure_rate: float
     threshold: float
+    has_landmarks: np.ndarray | None = None   # (all M,) bool: which samples had landmarks
+    metrics: dict = field(default_factory=dict)   # the named metrics of evaluate(metrics=...)
 
 
 # ------------------------------------------------------------------- device and batching
@@ -96,54 +106,91 @@ def data_loader(data, batch_size, num_workers, device, shuffle, seed=0, epoch=0)
                       drop_last=shuffle and len(data) > batch_size)   # no size-1 batch for BN
 
 
-def _float_outputs(outputs):
-    if isinstance(outputs, torch.Tensor):
-        return outputs.float()
-    if isinstance(outputs, (tuple, list)):
-        return type(outputs)(_float_outputs(o) for o in outputs)
-    return outputs
+def check_metrics(metrics, owner: str = "evaluate()") -> dict:
+    """``metrics`` as a dict of callables by name (None: no metric); else a named ``ValueError``."""
+    if metrics is None:
+        return {}
+    if not isinstance(metrics, dict):
+        raise ValueError(f"{owner}: metrics must be a dict {{name: fn(outputs_list, batches) -> float}}, "
+                         f"got {type(metrics).__name__}")
+    for name, fn in metrics.items():
+        if not isinstance(name, str) or not name or name in ("nme", "auc", "failure_rate"):
+            raise ValueError(f"{owner}: metric names must be non-empty strings other than 'nme', 'auc', "
+                             f"'failure_rate', got {name!r}")
+        if not callable(fn):
+            raise ValueError(f"{owner}: metric {name!r} must be callable, got {type(fn).__name__}")
+    return dict(metrics)
 
 
-# -------------------------------------------------------------------------- evaluation
+def _float(outputs):
+    """Outputs (of any nesting) in float32 where they are floating (autocast gives float16)."""
+    return tree_map(lambda t: t.float() if isinstance(t, torch.Tensor) and t.is_floating_point() else t,
+                    outputs)
+
+
+def _cpu(outputs):
+    return tree_map(lambda t: t.detach().cpu() if isinstance(t, torch.Tensor) else t, outputs)
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data, decode_fn, *, batch_size: int = 32, num_workers: int = 0,
-             device="auto", norm: str = "inter_ocular", threshold: float = 0.08,
-             amp: bool = False, show_progress: bool = False, layout=None) -> Evaluation:
-    """Predict every item of ``data`` and score it with ``lmk.metrics``.
+             device="auto", norm: str = "inter_ocular", threshold: float = 0.08, amp: bool = False,
+             show_progress: bool = False, layout=None, metrics=None) -> Evaluation:
+    """Predict every item of ``data``; landmark metrics on the samples with landmarks, plus ``metrics``.
 
     Args:
         decode_fn: model outputs -> ``(B, N, 2)`` landmarks in input pixels.
-        norm: NME normalisation passed to ``lmk.metrics.nme`` (``"inter_ocular"``, ``"inter_pupil"``,
-            ``"bbox"``).
+        norm: NME normalisation of ``lmk.metrics.nme`` (``"inter_ocular"``, ``"inter_pupil"``, ``"bbox"``).
         threshold: NME threshold of the AUC and the failure rate (0.08 as in Earp et al. 2021, Sec. 3.2).
         layout: landmark layout of the eye-based norms (default: the 68-point iBUG layout).
+        metrics: ``{name: fn(outputs_list, batches) -> float}`` (see ``lmk.multitask_metrics``). The outputs
+            of every batch are kept for them, so they suit small outputs (ATPN's), not heatmaps;
+            without metrics nothing is kept beyond the decoded landmarks.
     Returns:
-        :class:`Evaluation` with per-image ``nmes`` ``(M,)``, ``predictions`` ``(M, N, 2)`` and the
-        summary ``nme`` (mean), ``auc`` and ``failure_rate``.
+        :class:`Evaluation`; ``metrics`` maps each name to its float.
     """
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    metrics = check_metrics(metrics)
     dev = resolve_device(device)
     was_training = model.training
     model.to(dev).eval()
-    preds, gts = [], []
+    preds, gts, masks, kept_outputs, kept_batches = [], [], [], [], []
     try:
         for batch in progress(data_loader(data, batch_size, num_workers, dev, shuffle=False),
                               disable=not show_progress, desc="evaluate"):
             with torch.autocast(dev.type, enabled=amp):
                 outputs = model(batch["image"].to(dev))
-            pred = torch.as_tensor(decode_fn(_float_outputs(outputs))).detach().float().cpu()
+            outputs = _float(outputs)
+            pred = torch.as_tensor(decode_fn(outputs)).detach().float().cpu()
             gt = batch["landmarks"].float()
             if pred.shape != gt.shape:
                 raise ValueError(f"decode_fn returned shape {tuple(pred.shape)}, expected (B, N, 2) = "
                                  f"{tuple(gt.shape)} like batch['landmarks']")
-            preds.append(pred)
-            gts.append(gt)
+            mask = landmark_mask(batch)
+            preds.append(pred[mask])
+            gts.append(gt[mask])
+            masks.append(mask)
+            if metrics:
+                kept_outputs.append(_cpu(outputs))
+                kept_batches.append({k: v for k, v in batch.items() if k != "image"})
     finally:
         model.train(was_training)
     predictions, landmarks = torch.cat(preds).numpy(), torch.cat(gts).numpy()
-    nmes = np.asarray(metrics.nme(predictions.astype(np.float64), landmarks.astype(np.float64), norm=norm,
-                                  **({} if layout is None else {"layout": layout})))
-    return Evaluation(nmes=nmes, predictions=predictions, landmarks=landmarks, nme=float(nmes.mean()),
-                      auc=float(metrics.auc(nmes, threshold)),
-                      failure_rate=float(metrics.failure_rate(nmes, threshold)), threshold=threshold)
+    if len(landmarks):
+        nmes = np.asarray(metrics_.nme(predictions.astype(np.float64), landmarks.astype(np.float64), norm=norm,
+                                **({} if layout is None else {"layout": layout})))
+        summary = (float(nmes.mean()), float(metrics_.auc(nmes, threshold)), float(metrics_.failure_rate(nmes, threshold)))
+    else:
+        nmes, summary = np.zeros(0), (math.nan,) * 3
+    values = {}
+    for name, fn in metrics.items():
+        value = fn(kept_outputs, kept_batches)
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(f"metric {name!r} must return a number, got {type(value).__name__}")
+        values[name] = float(value)
+    return Evaluation(nmes=nmes, predictions=predictions, landmarks=landmarks, nme=summary[0],
+                               auc=summary[1], failure_rate=summary[2], threshold=threshold,
+                               has_landmarks=torch.cat(masks).numpy(), metrics=values)

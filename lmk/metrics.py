@@ -1,4 +1,4 @@
-"""Landmark and head-pose metrics: NME, CED, AUC, failure rate, pose MAE.
+"""Landmark, head-pose and face-confidence metrics: NME, CED, AUC, failure rate, pose MAE, AP.
 
 The normalised mean error of one image (Earp et al. (2021), Eq. 4, per image) is
 
@@ -16,6 +16,9 @@ with ``d`` one of
 NMEs are fractions (0.05 is 5 %). Over a test set, the cumulative error distribution (CED) is
 the fraction of images with NME <= e; AUC@T is its area on ``[0, T]`` divided by ``T`` and the
 failure rate is the fraction with NME > T (Earp et al. use T = 0.08, Xia et al. 0.1).
+Head pose (Xia et al. (2022), Eq. 9) is scored by :func:`pose_mae` per angle and
+:func:`pose_error` per image (so ``failure_rate(pose_error(p, g), 10.0)`` is Xia's FR at 10
+degrees); face confidence by :func:`average_precision`.
 
 All functions accept numpy arrays or torch tensors and return the kind they were given; the
 result's float dtype follows ``pred`` (integers become float32 by :func:`lmk._backend.as_float`).
@@ -194,3 +197,70 @@ def pose_mae(pred, gt, *, wrap: bool = True):
     if wrap:
         diff = torch.remainder(diff + 180.0, 360.0) - 180.0
     return from_torch(diff.abs().reshape(-1, 3).mean(0), was_numpy)
+
+
+def pose_error(pred, gt, *, wrap: bool = True):
+    """Head-pose error per image: the summand of Xia et al. (2022), Eq. 9.
+
+    ``(|yaw - yaw'| + |pitch - pitch'| + |roll - roll'|) / 3`` in degrees; its mean over images is
+    Xia's MAE, and ``failure_rate(pose_error(pred, gt), 10.0)`` their FR at 10 degrees.
+
+    Args:
+        pred, gt: ``(..., 3)`` angles in degrees (yaw, pitch, roll).
+        wrap: take differences modulo 360 into ``[-180, 180)``, as :func:`pose_mae`.
+    Returns:
+        ``(...)`` errors in degrees, same kind as ``pred``.
+    """
+    p, g, was_numpy = _pair(pred, gt, 1, 3, "(..., 3) of (yaw, pitch, roll) degrees")
+    diff = p - g
+    if wrap:
+        diff = torch.remainder(diff + 180.0, 360.0) - 180.0
+    return from_torch(diff.abs().mean(-1), was_numpy)
+
+
+def average_precision(scores, labels):
+    """Average precision of binary scores: the area under the precision-recall curve.
+
+    ``AP = sum_k (R_k - R_{k-1}) * P_k`` over the distinct score thresholds ``t_k`` from the
+    highest down, where ``P_k`` and ``R_k`` are the precision and recall of calling every
+    sample with ``score >= t_k`` positive (``R_0 = 0``). Tied scores form one threshold; there
+    is no interpolation, so a constant score gives the positive rate and a perfect ranking 1.
+    (Xia et al. (2022), Sec. 4.3.3 report the AP of face detections on WIDER Face; here the
+    samples are face and non-face crops, so this is the AP of a classifier.)
+
+    Args:
+        scores: ``(M,)`` confidences of "face"; any monotone scale (logits or probabilities).
+        labels: ``(M,)`` 1 (face) or 0 (background), bool or numbers.
+    Returns:
+        A float for numpy input, a 0-d tensor for torch input (the kind of ``scores``).
+    Raises:
+        ValueError: shapes differ, no samples, non-finite scores, labels other than 0/1, or
+            no positive label (AP is undefined without positives).
+    """
+    s, was_numpy = to_torch(scores)
+    y, _ = to_torch(labels)
+    s = as_float(s).reshape(-1)
+    y = y.reshape(-1).to(device=s.device)
+    if s.shape != y.shape:
+        raise ValueError(f"scores and labels must have the same number of samples, got {s.numel()} "
+                         f"and {y.numel()}")
+    if s.numel() == 0:
+        raise ValueError("scores is empty: need at least one sample")
+    if not torch.isfinite(s).all():
+        raise ValueError("scores must be finite (found NaN or inf)")
+    if not ((y == 0) | (y == 1)).all():
+        raise ValueError(f"labels must be 0 or 1, got values {torch.unique(y).tolist()[:6]}")
+    y = y.to(s.dtype)
+    positives = y.sum()
+    if positives == 0:
+        raise ValueError("labels has no positive (1): average precision is undefined")
+    order = torch.argsort(s, descending=True, stable=True)
+    s, y = s[order], y[order]
+    true_pos = torch.cumsum(y, 0)
+    called = torch.arange(1, len(s) + 1, dtype=s.dtype, device=s.device)
+    last_of_tie = torch.ones_like(s, dtype=torch.bool)
+    last_of_tie[:-1] = s[1:] != s[:-1]               # each threshold counts all its ties
+    precision = (true_pos / called)[last_of_tie]
+    recall = (true_pos / positives)[last_of_tie]
+    recall_before = torch.cat([recall.new_zeros(1), recall[:-1]])
+    return _scalar(((recall - recall_before) * precision).sum(), was_numpy)

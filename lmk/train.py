@@ -13,6 +13,11 @@ Contract:
   * ``loss_fn(outputs, batch) -> scalar tensor``, with ``outputs = model(batch["image"])`` and
     ``batch`` the collated dict on the device (see ``lmk.losses`` for ready-made ones).
   * ``decode_fn(outputs) -> (B, N, 2)`` landmarks in input pixels (e.g. a codec's ``decode``).
+  * several tasks (Xia et al. 2022): samples without landmarks (negatives for a face-confidence
+    branch) carry ``has_landmarks`` False and zero landmarks, never NaN (``lmk.data.multitask``);
+    landmark metrics use only the other samples. ``metrics={name: fn(outputs_list, batches)}``
+    adds metrics of other outputs (pose MAE, confidence AP: ``lmk.multitask_metrics``), recorded
+    per epoch in ``History.val_metrics``; ``monitor`` picks the one that chooses ``best.pt``.
 
 Optimisation follows Earp et al. (2021), Sec. 3.3: Adam, learning rate 1e-3 divided by 10 at half
 and three quarters of the run (epochs 20 and 30 of 40), batch 16. Shuffling uses a generator seeded
@@ -32,9 +37,10 @@ Sec. 3.4: backbone and alignment branch first, then the other branches on a froz
         param_groups=[{"prefix": "stages.0.", "lr_scale": 0.1}])   # slow first head, new second head
 
 This module is the loop itself; its parts live next to it and are re-exported here:
-``lmk.evaluation`` (:func:`evaluate`, :class:`Evaluation`, :func:`collate`, :func:`resolve_device`
-and the seeded data loader), ``lmk.param_groups`` (how ``freeze`` and ``param_groups`` become
-Adam groups) and ``lmk.checkpoints``.
+``lmk.evaluation`` (:class:`Evaluation`, :func:`collate`, :func:`resolve_device`, the seeded
+data loader and :func:`evaluate`: the landmark metrics on the masked-in samples plus the named
+``metrics`` of ``lmk.multitask_metrics``), ``lmk.param_groups`` (how ``freeze`` and ``param_groups``
+become Adam groups) and ``lmk.checkpoints``.
 """
 
 from __future__ import annotations
@@ -53,7 +59,7 @@ from torch.utils._pytree import tree_map
 
 from .checkpoints import (CHECKPOINT_NAMES, CheckpointError, load_checkpoint, remove_stale_temporaries,
                           restore_run, rng_state, save_checkpoint, sync_best)
-from .evaluation import NORMS, Evaluation, collate, data_loader, evaluate, resolve_device
+from .evaluation import NORMS, Evaluation, check_metrics, collate, data_loader, evaluate, resolve_device
 from .param_groups import check_prefixes, frozen_parameters, split_parameters
 from .progress import progress
 
@@ -63,7 +69,9 @@ __all__ = ["NORMS", "NonFiniteLossError", "History", "Evaluation", "resolve_devi
 
 # Settings a resumed run must share with its checkpoint; freeze / param_groups are None when unused,
 # which is also what checkpoints written before they existed read as.
-_RESUME_KEYS = ("lr", "milestones", "gamma", "batch_size", "seed", "amp", "freeze", "param_groups")
+_RESUME_KEYS = ("lr", "milestones", "gamma", "batch_size", "seed", "amp", "freeze", "param_groups",
+                "weight_decay", "monitor")
+_LANDMARK_SCORES = ("nme", "auc", "failure_rate")   # the Evaluation attributes fit can monitor
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -74,7 +82,8 @@ class NonFiniteLossError(FloatingPointError):
 class History:
     """Per-epoch record of a run; ``val_*`` are NaN on epochs without evaluation.
 
-    NMEs and failure rates are fractions (0.05 = 5 %), AUC is in [0, 1].
+    NMEs and failure rates are fractions (0.05 = 5 %), AUC is in [0, 1]. ``val_metrics`` maps the
+    name of each metric passed to ``fit(metrics=...)`` to its per-epoch values (units its own).
     """
 
     epoch: list = field(default_factory=list)
@@ -85,6 +94,7 @@ class History:
     val_fr: list = field(default_factory=list)
     seconds: list = field(default_factory=list)       # wall time of the epoch incl. evaluation
     step_loss: list = field(default_factory=list)     # every step's loss, in order
+    val_metrics: dict = field(default_factory=dict)   # name -> per-epoch values
     best_epoch: int | None = None
 
     def record(self, epoch: int, losses: list, lr: float, ev: "Evaluation | None", seconds: float) -> None:
@@ -96,12 +106,17 @@ class History:
         self.seconds.append(seconds)
         for name, attr in (("val_nme", "nme"), ("val_auc", "auc"), ("val_fr", "failure_rate")):
             getattr(self, name).append(math.nan if ev is None else getattr(ev, attr))
+        extra = getattr(ev, "metrics", None) or {}
+        for name in sorted(set(self.val_metrics) | set(extra)):   # a new name: NaN for earlier epochs
+            values = self.val_metrics.setdefault(name, [math.nan] * (len(self.epoch) - 1))
+            values.append(float(extra.get(name, math.nan)))
 
     def to_dict(self) -> dict:
         """Plain Python lists of ints and floats (what ``torch.load(weights_only=True)`` accepts)."""
         d = {name: [float(v) for v in values] for name, values in asdict(self).items()
              if isinstance(values, list)}
         d["epoch"] = [int(e) for e in self.epoch]
+        d["val_metrics"] = {str(k): [float(v) for v in values] for k, values in self.val_metrics.items()}
         d["best_epoch"] = None if self.best_epoch is None else int(self.best_epoch)
         return d
 
@@ -180,6 +195,14 @@ def _train_epoch(model, loader, loss_fn, optimizer, scaler, device, amp, epoch, 
     return losses
 
 
+def _score(ev, monitor: str, mode: str) -> float | None:
+    """The evaluation's ``monitor`` figure, negated when higher is better (lower score = better)."""
+    if ev is None:
+        return None
+    value = getattr(ev, monitor) if monitor in _LANDMARK_SCORES else ev.metrics[monitor]
+    return value if mode == "min" else -value
+
+
 def _resume(ckpt_dir: Path, config: dict, model, optimizer, scheduler, scaler):
     """Restore a run from ``ckpt_dir/last.pt``; returns ``(history, next_epoch, best_score)``."""
     path = ckpt_dir / "last.pt"
@@ -197,7 +220,8 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
         num_workers: int = 0, device="auto", seed: int = 0, amp: bool = False,
         checkpoint_dir=None, resume: bool = False, show_progress: bool = True, eval_every: int = 1,
         norm: str = "inter_ocular", threshold: float = 0.08, channels_last: bool = False,
-        freeze=None, param_groups=None, layout=None) -> History:
+        freeze=None, param_groups=None, layout=None, metrics=None, monitor: str = "nme",
+        monitor_mode: str = "min", weight_decay: float = 0.0) -> History:
     """Train ``model`` in place with Adam and a step schedule; evaluate on ``val_data``.
 
     Args:
@@ -235,10 +259,21 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
             A parameter covered by two prefixes is an error; frozen parameters stay frozen.
             ``history.lr`` records the base rate. Resuming needs the same ``freeze`` and
             ``param_groups`` (they are stored in the checkpoint's config).
+        metrics: ``{name: fn(outputs_list, batches) -> float}`` computed on ``val_data`` with the
+            landmark metrics (``lmk.multitask_metrics``, e.g. ``atpn_metrics()``), recorded in
+            ``history.val_metrics[name]``. Samples whose ``has_landmarks`` is False are left out of
+            the landmark metrics (and of ``MultitaskLoss``'s landmark and pose terms).
+        monitor, monitor_mode: the validation figure that picks ``best.pt``: ``"nme"``, ``"auc"``,
+            ``"failure_rate"`` or a name in ``metrics``, and whether lower (``"min"``) or higher
+            (``"max"``) is better. A stage that trains no landmarks (Xia's stage 2) monitors its own
+            metric, e.g. ``monitor="confidence_ap", monitor_mode="max"``.
+        weight_decay: Adam's L2 penalty ``lam``: ``lam * theta`` joins the gradient of every trained
+            parameter (the gradient of ``(lam / 2) * ||theta||^2``; Xia et al. 2022, Eqs. 4, 6, 8
+            with ``w = lam / 2``); frozen parameters are not penalised.
     Adam runs as one fused kernel on CPU and CUDA (``fused=True``: the same update, fewer calls).
     Returns:
-        The :class:`History`. ``best.pt`` holds the epoch with the lowest validation NME (the lowest
-        training loss when there is no ``val_data``).
+        The :class:`History`. ``best.pt`` holds the epoch with the best ``monitor`` (by default the
+        lowest validation NME; the lowest training loss when there is no ``val_data``).
     Raises:
         NonFiniteLossError: the loss became NaN or infinite (epoch and step named).
         ValueError: a bad argument (named in the message), a ``freeze`` or ``param_groups`` prefix
@@ -273,6 +308,17 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
         raise ValueError(f"fit(): milestones must be strictly increasing epochs, got {milestones}")
     if norm not in NORMS:
         raise ValueError(f"fit(): norm must be one of {NORMS}, got {norm!r}")
+    metrics = check_metrics(metrics, "fit()")
+    if metrics and val_data is None:
+        raise ValueError(f"fit(): metrics {sorted(metrics)} are computed on val_data, which is None")
+    if monitor not in _LANDMARK_SCORES and monitor not in metrics:
+        raise ValueError(f"fit(): monitor must be one of {_LANDMARK_SCORES} or a name in metrics "
+                         f"{sorted(metrics)}, got {monitor!r}")
+    if monitor_mode not in ("min", "max"):
+        raise ValueError(f"fit(): monitor_mode must be 'min' or 'max', got {monitor_mode!r}")
+    if isinstance(weight_decay, bool) or not isinstance(weight_decay, numbers.Real) \
+            or not 0 <= weight_decay < math.inf:
+        raise ValueError(f"fit(): weight_decay must be a finite number >= 0, got {weight_decay!r}")
     if resume and checkpoint_dir is None:
         raise ValueError("fit(): resume=True needs a checkpoint_dir to resume from")
     dev = resolve_device(device)
@@ -283,7 +329,9 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
     config = {"lr": float(lr), "milestones": milestones, "gamma": float(gamma), "batch_size": batch_size,
               "seed": seed, "amp": bool(amp), "epochs": epochs,
               "freeze": sorted(set(freeze)) or None,
-              "param_groups": [{"prefix": prefix, "lr_scale": scale} for prefix, scale in groups] or None}
+              "param_groups": [{"prefix": prefix, "lr_scale": scale} for prefix, scale in groups] or None,
+              "weight_decay": float(weight_decay) or None,
+              "monitor": None if (monitor, monitor_mode) == ("nme", "min") else [monitor, monitor_mode]}
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
@@ -294,7 +342,8 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
     frozen, optimizer_groups, frozen_norms = split_parameters(model, freeze, groups, lr)
     trained = [p for group in optimizer_groups for p in group["params"]]
     fused = dev.type in ("cpu", "cuda") and all(p.is_floating_point() for p in trained)
-    optimizer = torch.optim.Adam(optimizer_groups, lr=lr, fused=fused or None)
+    optimizer = torch.optim.Adam(optimizer_groups, lr=lr, weight_decay=float(weight_decay),
+                                 fused=fused or None)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=gamma)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     history, start, best = History(), 1, math.inf
@@ -324,9 +373,10 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
             ev = None
             if val_data is not None and (epoch % eval_every == 0 or epoch == epochs):
                 ev = evaluate(model, val_data, decode_fn, batch_size=batch_size, num_workers=num_workers,
-                              device=dev, norm=norm, threshold=threshold, amp=amp, layout=layout)
+                              device=dev, norm=norm, threshold=threshold, amp=amp, layout=layout,
+                              metrics=metrics)
             history.record(epoch, losses, current_lr, ev, time.perf_counter() - t0)
-            score = history.train_loss[-1] if val_data is None else (ev.nme if ev is not None else None)
+            score = history.train_loss[-1] if val_data is None else _score(ev, monitor, monitor_mode)
             improved = score is not None and score < best
             if improved:
                 best, history.best_epoch = score, epoch

@@ -13,6 +13,7 @@ from .dataset import (DatasetItemError, LandmarkDataset, data_label, open_datase
 from .synth import (DIFFICULTIES, Difficulty, SynthFaces, SynthNegatives,
                     boundary_gradient_ratio)
 from .synth_video import SynthVideos, synth_video
+from .multitask import HAS_LANDMARKS, MultitaskDataset, landmark_mask, synth_multitask
 
 __all__ = [
     "AnnotationError", "ImageError", "find_image", "read_image", "read_jd106", "read_pts",
@@ -23,4 +24,5 @@ __all__ = [
     "to_original",
     "DIFFICULTIES", "Difficulty", "SynthFaces", "SynthNegatives", "boundary_gradient_ratio",
     "SynthVideos", "synth_video",
+    "HAS_LANDMARKS", "MultitaskDataset", "landmark_mask", "synth_multitask",
 ]

@@ -28,6 +28,8 @@ One module per family, all names importable from ``lmk.losses``:
 * :mod:`lmk.losses.staged` -- :class:`StagedLoss`, :data:`YAN_ASSIGNMENT`, :data:`STAGE_LOSSES`.
 * :mod:`lmk.losses.cascade` -- :class:`CascadeLoss`, Mahpod et al.'s (2018) heatmap + coordinate
   loss for the CCNN.
+* :mod:`lmk.losses.multitask` -- Xia et al.'s (2022) ATPN losses: :func:`alignment_loss` (Eq. 3),
+  :func:`confidence_loss` (Eq. 5), :func:`pose_loss` (Eq. 7) and :class:`MultitaskLoss`.
 * :mod:`lmk.losses.reduction` -- the batch reduction (:data:`REDUCTIONS`) and shape checks
   they all share.
 """
@@ -36,10 +38,12 @@ from .cascade import CascadeLoss
 from .align import AlignLoss, align_loss, gaussian_kernel
 from .coordinates import CoordinateLoss, inter_ocular_distance, iod_l2_loss, l1_loss, l2_loss
 from .heatmap import ForegroundHeatmapLoss, HeatmapLoss, MarginalLoss, heatmap_mse, marginal_loss
+from .multitask import XIA_STAGE_WEIGHTS, MultitaskLoss, alignment_loss, confidence_loss, pose_loss
 from .reduction import REDUCTIONS
 from .staged import STAGE_LOSSES, YAN_ASSIGNMENT, StagedLoss
 
 __all__ = ["REDUCTIONS", "heatmap_mse", "marginal_loss", "inter_ocular_distance", "iod_l2_loss",
            "l2_loss", "l1_loss", "gaussian_kernel", "align_loss", "AlignLoss", "HeatmapLoss",
            "ForegroundHeatmapLoss", "MarginalLoss", "CoordinateLoss", "YAN_ASSIGNMENT",
-           "STAGE_LOSSES", "StagedLoss", "CascadeLoss"]
+           "STAGE_LOSSES", "StagedLoss", "CascadeLoss", "alignment_loss", "confidence_loss", "pose_loss",
+           "MultitaskLoss", "XIA_STAGE_WEIGHTS"]
