@@ -405,18 +405,19 @@ def mahpod(cascades: int = 4, seed: int = 0) -> Recipe:
     """Mahpod et al. (2018): the CCNN with ``K = cascades`` heatmap + regression units (notebook 05).
 
     Zoo scale: the 64 px faces of notebooks 03 and 04 (16 x 16 heatmaps, sigma 1.3 cells) and
-    1/4 of Table 2-4's channels, 10 epochs (a CCNN epoch costs about four FFLD epochs on a CPU).
+    1/8 of Table 2-4's channels, 10 epochs (a CCNN epoch costs about four FFLD epochs on a CPU).
     Full scale is the paper's network on 256 px faces (64 x 64 heatmaps).
 
     The coordinate terms weigh 0.05 (Mahpod give no weights). Early on the heatmap maxima are
     random, so the residuals the regression units must predict are large and jump as the maxima
-    move; with weight 1 they swamp the heatmap terms and a 1/8-width network did not learn
-    (K = 1, 1024 faces, 4 epochs: 51 % NME, loss rising; weight 0.1: 9.6 %, 0.05: 8.7 %,
-    0.02: 8.4 %; one run each, fast scale). On 2000 faces x 6 epochs (K = 1, one run each) 1/4
-    width beat 1/8 (refined 5.9 % against 6.7 %) and weight 0.5 was worse than 0.05 (9.0 %).
+    move; with weight 1 they swamp the heatmap terms and the network did not learn (K = 1, 1024
+    faces, 4 epochs: 51 % NME, loss rising; weight 0.1: 9.6 %, 0.05: 8.7 %, 0.02: 8.4 %; one
+    run each, fast scale). 1/4 of the channels trained better (K = 1, 2000 faces x 6 epochs:
+    5.9 % against 6.7 %; a converged K = 4 model: 4.4 %), but its 3.4 M parameters (the
+    regression units' C4-C5 hold most) would take 7 MB per model: the zoo keeps 1/8 (1.05 M).
     """
     k = int(cascades)
-    args = {"num_cascades": k, "num_landmarks": 68, "width": 0.25}
+    args = {"num_cascades": k, "num_landmarks": 68, "width": 0.125}
     train = {**EARP_TRAIN, "method": "last", "loss": "cascade", "sigma": 1.3, "coordinate_weight": 0.05,
              "epochs": 10, "seed": seed}
     scales = {"fast": {"data": {"n_train": 512, "n_val": 128},
