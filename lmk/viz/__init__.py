@@ -14,7 +14,15 @@ from .basics import (draw_landmarks, draw_layout, draw_pose_axes, explore, plot_
                      plot_deconv_footprint, plot_learning_curve, plot_pixel_shuffle,
                      show_decoders, show_decoding, show_heatmap, show_heatmap_marginals,
                      show_quantization)
+from .cascade import example_landmarks, plot_ablation, plot_unit_errors, show_cascade
+from .refinement import (bilinear_weights, crop_samples, draw_crop, draw_refinement,
+                         plot_landscape, plot_landscapes, plot_profiles, plot_stage_corrections,
+                         plot_stage_nme, show_patch)
 
 __all__ = ["draw_landmarks", "draw_layout", "draw_pose_axes", "explore", "plot_ced",
            "plot_deconv_footprint", "plot_learning_curve", "plot_pixel_shuffle", "show_decoders",
            "show_decoding", "show_heatmap", "show_heatmap_marginals", "show_quantization"]
+__all__ += ["example_landmarks", "plot_ablation", "plot_unit_errors", "show_cascade"]
+__all__ += ["bilinear_weights", "crop_samples", "draw_crop", "draw_refinement", "plot_landscape",
+            "plot_landscapes", "plot_profiles", "plot_stage_corrections", "plot_stage_nme",
+            "show_patch"]
