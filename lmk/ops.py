@@ -76,50 +76,60 @@ def _check_crop_inputs(features, centers, size) -> int:
 def _gather_windows(features: Tensor, centers: Tensor, size: int):
     """The ``(size + 1)^2`` map pixels each crop reads, and its sub-pixel shift.
 
-    The map is copied channels last with one zero row below and one zero column to the
-    right, ``(B, H+1, W+1, C)``; window rows and columns off the map point there, so every
-    off-map pixel reads zero without a mask.
+    The map is copied channels last into a zero frame ``k = size + 1`` pixels wide on every
+    side, ``(B, H + 2k, W + 2k, C)``. With its corner (the floor of sample ``(0, 0)``) clamped
+    to ``[-k, W]`` (``[-k, H]`` for rows), a crop's window lies inside the framed map even when
+    it leaves the map, so off-map pixels read the frame's zeros, and every window is the same
+    pattern of offsets from its corner: one flat index per window pixel, computed as corner
+    plus pattern, and one ``index_select`` moves all ``C`` channels of each pixel.
 
     Returns:
-        ``window`` ``(B*N, size+1, size+1, C)``, ``index`` ``(B*N*(size+1)^2,)`` into the
-        padded map flattened to ``(B*(H+1)*(W+1), C)``, and ``frac`` ``(B*N, 2)``, the
-        fractional part ``(fx, fy)`` shared by every sample of a crop.
+        ``window`` ``(B*N, k, k, C)``, ``index`` ``(B*N*k*k,)`` into the framed map flattened
+        to ``(B*(H+2k)*(W+2k), C)``, and ``frac`` ``(B*N, 2)``, the fractional part
+        ``(fx, fy)`` shared by every sample of a crop.
     """
-    b, c, h, w = features.shape
-    start = (centers - (size - 1) / 2).reshape(-1, 2)          # sample (0, 0) of each crop
+    (b, c, h, w), n, k = features.shape, centers.shape[1], size + 1
+    start = centers.reshape(-1, 2) - (size - 1) / 2           # sample (0, 0) of each crop
     corner = start.floor()
     frac = start - corner                                      # in [0, 1): right-hand at kinks
     # clamp before the integer cast so huge coordinates cannot overflow; still off the map
-    x0 = corner[:, 0].clamp(-(size + 1), w).long()
-    y0 = corner[:, 1].clamp(-(size + 1), h).long()
-    k = torch.arange(size + 1, device=centers.device)
-    cols, rows = x0[:, None] + k, y0[:, None] + k              # (B*N, size+1)
-    cols = torch.where((cols >= 0) & (cols < w), cols, w)      # off the map: the zero column
-    rows = torch.where((rows >= 0) & (rows < h), rows, h)      # off the map: the zero row
-    image = torch.arange(b, device=centers.device).repeat_interleave(centers.shape[1])
-    index = ((image[:, None] * (h + 1) + rows) * (w + 1))[:, :, None] + cols[:, None, :]
-    padded = features.new_zeros(b, h + 1, w + 1, c)
-    padded[:, :h, :w] = features.permute(0, 2, 3, 1)
-    index = index.reshape(-1)
-    window = padded.view(-1, c).index_select(0, index).view(-1, size + 1, size + 1, c)
+    corner = torch.minimum(corner.clamp(min=-k), corner.new_tensor([w, h])).long()
+    hk, wk = h + 2 * k, w + 2 * k                              # the framed map
+    origin = torch.arange(k * wk + k, b * hk * wk, hk * wk, device=centers.device)  # map (0, 0)
+    corner_index = (corner[:, 1] * wk + corner[:, 0]).view(b, n) + origin[:, None]
+    k_range = torch.arange(k, device=centers.device)
+    pattern = k_range[:, None] * wk + k_range                  # window pixel (r, j): r wk + j
+    index = (corner_index.view(-1, 1, 1) + pattern).view(-1)
+    framed = features.new_zeros(b, hk, wk, c)
+    framed[:, k:k + h, k:k + w] = features.permute(0, 2, 3, 1)
+    window = framed.view(b * hk * wk, c).index_select(0, index).view(b * n, k, k, c)
     return window, index, frac
 
 
 class _CropPatches(torch.autograd.Function):
     """The crop as two 1D blends of a gathered window, and the adjoints of the blends.
 
-    Forward: gather each crop's ``(size+1)^2`` window (one ``index_select``), blend
-    neighbouring columns with ``fx`` (``across``: ``(size+1, size)`` per channel), then
-    neighbouring rows of that with ``fy`` (the patch).
+    Forward (Eq. 5): gather each crop's ``(size+1)^2`` window, blend neighbouring columns with
+    ``fx`` (``across``, ``(size+1, size)`` per channel), then neighbouring rows of that with
+    ``fy`` (the patch). ``window`` and ``across`` are kept for Eqs. 11-15.
 
-    Backward, Eq. 9: the adjoint blends spread the patch gradient over the window, so each
-    window pixel gets the patch gradient times its bilinear weight, and one scatter-add
-    (``index_put_(..., accumulate=True)``) adds every window onto the map; overlapping crops
-    add up, off-map pixels land in the padding and are dropped. Eqs. 11-15: the patch moves
-    with ``fy`` by the row differences of ``across``, and with ``fx`` by the ``fy``-blend of
-    the window's column differences (Eq. 12's ``y_d``, ``y_u`` weights); the ``fy``-blend's
-    adjoint is already at hand, so each centre derivative is one inner product.
-    Tensors are channels last inside, so one index moves all channels of a pixel.
+    Backward, Eq. 9: the adjoint of each blend is again a blend, ``(1 - f) g[j] + f g[j-1]``
+    with ``g`` framed by a zero before and after, so two ``lerp`` calls spread the patch
+    gradient over the window (each window pixel gets the patch gradient times its bilinear
+    weight) and one scatter-add (``index_put_(..., accumulate=True)``) adds every window onto
+    the map: overlapping crops add up, off-map pixels land in the frame and are dropped.
+    Eqs. 11-15: the patch moves with ``fy`` by the row differences of ``across``, and with
+    ``fx`` by the ``fy``-blend of the window's column differences (Eq. 12, whose ``y_d``,
+    ``y_u`` are ``1 - fy``, ``fy``); the ``fy``-blend of the patch gradient is the first
+    adjoint above, so each centre derivative is one inner product per crop.
+
+    Cost. Tensors are channels last inside, so one index moves all channels of a pixel. The
+    crop does fewer multiply-adds per sample than ``grid_sample`` (two 1D blends rather than
+    four corner weights, one ``(size+1)^2`` window per crop rather than four corners per
+    sample), but each step above is a separate PyTorch operation, a pass over all crops, where
+    ``grid_sample``'s C++ kernels fuse gather, blend and scatter into one loop per direction;
+    on one CPU thread it has measured slower. ``python -m lmk.bench --only ops`` prints the
+    ratio.
     """
 
     @staticmethod
@@ -142,32 +152,36 @@ class _CropPatches(torch.autograd.Function):
     def backward(ctx, grad_patch):
         index, frac, window, across = ctx.saved_tensors
         (b, n, c, h, w), s, m = ctx.shape, ctx.size, frac.shape[0]   # m = B*N crops
+        k = s + 1
         grad_features = grad_centers = None
         if not (ctx.grad_features or ctx.grad_centers):
             return None, None, None, None, None
         fx, fy = frac[:, 0, None, None, None], frac[:, 1, None, None, None]
-        g = grad_patch.permute(0, 1, 3, 4, 2).contiguous().view(m, s, s, c)
-        # Two work buffers (fresh large tensors cost page faults as well as bandwidth).
-        # grad_across: adjoint of the fy-blend, row r gets (1 - fy) g[r] + fy g[r-1]. A zero
-        # column left and right lets the fx-blend's adjoint read neighbours without edge cases.
-        grad_across = g.new_empty(m, s + 1, s + 2, c)
-        grad_across[:, :, 0], grad_across[:, :, -1], grad_across[:, -1] = 0, 0, 0
+        # the patch gradient channels last, framed by a zero row above and below
+        g_framed = grad_patch.new_empty(m, s + 2, s, c)
+        g_framed[:, 0].zero_(), g_framed[:, -1].zero_()
+        g = g_framed[:, 1:-1]
+        g.view(b, n, s, s, c).copy_(grad_patch.permute(0, 1, 3, 4, 2))
+        # adjoint of the fy-blend (row r of across gets (1 - fy) g[r] + fy g[r-1]), written
+        # between a zero column left and right for the adjoint of the fx-blend
+        grad_across = g.new_empty(m, k, s + 2, c)
+        grad_across[:, :, 0].zero_(), grad_across[:, :, -1].zero_()
         inner = grad_across[:, :, 1:-1]                         # (B*N, size+1, size, C)
-        torch.mul(g, 1 - fy, out=inner[:, :-1])
-        inner[:, 1:].addcmul_(g, fy)
-        scratch = g.new_empty(m * (s + 1) ** 2 * c)
+        torch.lerp(g_framed[:, 1:], g_framed[:, :-1], fy, out=inner)
+        scratch = g.new_empty(m * k * k * c)                    # one buffer for three steps
         if ctx.grad_centers:                                    # Eqs. 11-15 for y
             d_across = scratch[:m * s * s * c].view(m, s, s, c)
             torch.sub(across[:, 1:], across[:, :-1], out=d_across)
             grad_y = d_across.mul_(g).sum((1, 2, 3))
         if ctx.grad_features:                                   # Eq. 9
-            grad_window = scratch.view(m, s + 1, s + 1, c)
+            grad_window = scratch.view(m, k, k, c)
             torch.lerp(grad_across[:, :, 1:], grad_across[:, :, :-1], fx, out=grad_window)
-            grad_padded = g.new_zeros(b * (h + 1) * (w + 1), c)
-            grad_padded.index_put_((index,), grad_window.view(-1, c), accumulate=True)
-            grad_features = grad_padded.view(b, h + 1, w + 1, c)[:, :h, :w].permute(0, 3, 1, 2)
-        if ctx.grad_centers:                                    # Eqs. 11-15 for x
-            d_window = scratch[:m * (s + 1) * s * c].view(m, s + 1, s, c)
+            grad_map = g.new_zeros(b * (h + 2 * k) * (w + 2 * k), c)
+            grad_map.index_put_((index,), grad_window.view(m * k * k, c), accumulate=True)
+            grad_map = grad_map.view(b, h + 2 * k, w + 2 * k, c)[:, k:k + h, k:k + w]
+            grad_features = grad_map.permute(0, 3, 1, 2)
+        if ctx.grad_centers:                                    # Eqs. 11-15 for x (Eq. 12)
+            d_window = scratch[:m * k * s * c].view(m, k, s, c)
             torch.sub(window[:, :, 1:], window[:, :, :-1], out=d_window)
             grad_x = d_window.mul_(inner).sum((1, 2, 3))
             grad_centers = torch.stack([grad_x, grad_y], -1).view(b, n, 2)

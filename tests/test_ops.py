@@ -146,6 +146,27 @@ def test_zero_outside_and_partial_patches_at_the_border():
     assert torch.equal(patch[3], torch.zeros(3, 3))                     # far away, no overflow
 
 
+@pytest.mark.parametrize("size", [1, 2, 5])
+def test_crops_at_and_beyond_the_zero_frame_match_the_reference(size):
+    # crop_patches reads each window from a copy of the map inside a zero frame size + 1 pixels
+    # wide. Centres inside, across and far beyond the frame's edge, on every side and corner,
+    # in two images with no zero pixel: a window that ran past the frame would read the next
+    # row or the next image, and its gradient would land there too.
+    b, c, h, w, k = 2, 3, 6, 7, size + 1
+    g = torch.Generator().manual_seed(7)
+    features = 1 + torch.rand(b, c, h, w, generator=g, dtype=torch.float64)
+    xs = [-k - 1.3, -k + 0.4, -0.6, w / 2, w - 0.4, w + k - 0.6, w + k + 1.3, 1e6]
+    ys = [-k - 1.3, -k + 0.4, -0.6, h / 2, h - 0.4, h + k - 0.6, h + k + 1.3, -1e6]
+    grid = torch.tensor([[x, y] for x in xs for y in ys], dtype=torch.float64)
+    centers = _away_from_kinks(grid, size).expand(b, -1, -1).contiguous()
+    upstream = torch.randn(b, len(grid), c, size, size, generator=g, dtype=torch.float64)
+    ours = _grads(crop_patches, features, centers, size, upstream)
+    ref = _grads(crop_patches_grid_sample, features, centers, size, upstream)
+    for a, r in zip(ours, ref):
+        torch.testing.assert_close(a, r, rtol=0, atol=1e-10)
+    assert torch.count_nonzero(ours[0]) > 0 and torch.count_nonzero(ours[0] == 0) > 0
+
+
 def test_a_crop_wholly_outside_has_zero_gradients():
     features, _ = _random_case(3, b=1, n=1)
     centers = torch.tensor([[[-5.0, 2.3]]], dtype=torch.float64)
@@ -183,6 +204,15 @@ def test_shapes_dtypes_and_empty_landmarks():
     assert empty.shape == (3, 0, 4, 2, 2)
     empty.sum().backward()
     assert torch.count_nonzero(features.grad) == 0
+
+
+def test_a_map_without_channels_gives_empty_patches_like_the_reference():
+    features = torch.zeros(2, 0, 6, 5, requires_grad=True)
+    centers = (torch.rand(2, 3, 2) * 5).requires_grad_()
+    patch = crop_patches(features, centers, 3)
+    assert patch.shape == crop_patches_grid_sample(features, centers, 3).shape == (2, 3, 0, 3, 3)
+    patch.sum().backward()
+    assert features.grad.shape == (2, 0, 6, 5) and torch.equal(centers.grad, torch.zeros(2, 3, 2))
 
 
 @pytest.mark.parametrize("features, centers, size, match", [
