@@ -11,13 +11,6 @@ import pytest  # noqa: E402
 from lmk import codecs, viz  # noqa: E402
 
 
-@pytest.fixture
-def ax():
-    fig, ax = plt.subplots()
-    yield ax
-    plt.close(fig)
-
-
 def test_plot_ced_default_range_stops_at_threshold(ax):
     viz.plot_ced(ax, {"a": np.full(10, 0.2)}, threshold=0.08)
     assert ax.get_xlim() == (0.0, 8.0)

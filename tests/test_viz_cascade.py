@@ -20,13 +20,6 @@ def fig():
     plt.close(f)
 
 
-@pytest.fixture
-def ax():
-    f, a = plt.subplots()
-    yield a
-    plt.close(f)
-
-
 def _outputs(k=2, n=3, size=8, seed=0):
     """Hand-made CCNN outputs on a ``size`` x ``size`` heatmap of a ``4 size`` px image."""
     g = torch.Generator().manual_seed(seed)

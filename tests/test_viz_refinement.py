@@ -13,13 +13,6 @@ from lmk import landscape, viz  # noqa: E402
 from lmk.ops import crop_patches  # noqa: E402
 
 
-@pytest.fixture
-def ax():
-    fig, ax = plt.subplots()
-    yield ax
-    plt.close(fig)
-
-
 def test_crop_samples_are_yan_eqs_6_and_7():
     s = viz.crop_samples((4.2, 7.0), 2)              # even size: no sample on the centre
     np.testing.assert_allclose(s[..., 0], [[3.7, 4.7], [3.7, 4.7]])

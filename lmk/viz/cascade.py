@@ -154,15 +154,20 @@ def plot_unit_errors(ax, nmes: dict, baseline: float | None = None, floor: float
         ax.axhline(100 * baseline, color="tab:red", ls="--", lw=1, label="mean shape")
     if floor is not None:
         ax.axhline(100 * floor, color="grey", ls=":", lw=1.2, label="argmax of a perfect heatmap")
-    ax.set_xticks(units)
-    ax.set_xlabel("unit k")
-    ax.set_ylabel("NME (%)")
+    _finish(ax, units, "unit k", title)
     ax.set_ylim(bottom=0)
+    return ax
+
+
+def _finish(ax, ticks, xlabel: str, title: str | None) -> None:
+    """The axes of an NME-per-unit or per-K plot: ticks, labels, grid, legend, title."""
+    ax.set_xticks(ticks)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("NME (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)
-    return ax
 
 
 def plot_ablation(ax, values: dict, reference: int | None = None, baseline: float | None = None,
@@ -191,13 +196,7 @@ def plot_ablation(ax, values: dict, reference: int | None = None, baseline: floa
                    label=f"range of the {ref.size} seeds of K = {reference}")
     if baseline is not None:
         ax.axhline(100 * baseline, color="tab:red", ls="--", lw=1, label="mean shape")
-    ax.set_xticks(ks)
-    ax.set_xlabel("cascades K")
-    ax.set_ylabel("NME (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
+    _finish(ax, ks, "cascades K", title)
     return ax
 
 
