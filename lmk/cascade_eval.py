@@ -7,12 +7,12 @@ Three questions a cascaded network raises, each one function:
 * where the error falls: :func:`per_decoder` gathers a metric of every decoder (``argmax1`` ..
   ``argmaxK``: the maxima of the heatmap units, ``unit1`` .. ``unitK``: the refined points of
   Eq. 1) over the training seeds of one recipe, and :func:`unit_rows` tabulates it;
-* which step helps: :func:`paired_verdict` and :func:`unit_verdicts` ask, across seeds, whether a
+* which step helps: :func:`lmk.compare.paired_verdict` and :func:`unit_verdicts` ask, across seeds, whether a
   refinement or a further unit lowers the NME.
 
 Two decoders of one network are compared *within* each seed: whatever a seed does to the
 network, both read the same network, so the test is on the per-seed differences
-(:func:`paired_verdict`), not on two independent groups of seeds (:func:`lmk.compare.verdict`).
+(:func:`lmk.compare.paired_verdict`), not on two independent groups of seeds (:func:`lmk.compare.verdict`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from . import complexity, recipes
-from .compare import verdict
+from .compare import paired_verdict
 
 # (part, what it computes: the paper's layers), looked up by module path
 _PARTS = {
@@ -191,30 +191,12 @@ def ablation_rows(by_k: dict, reference: int | None = None) -> list[dict]:
     return rows
 
 
-def paired_verdict(a, b, min_seeds: int = 3) -> str:
-    """:func:`lmk.compare.verdict` on per-seed differences ``a - b`` of two decoders of one model.
-
-    The difference of the means of paired values is the mean of their differences, and its
-    standard error is ``std(a - b) / sqrt(n)``: :func:`lmk.compare.verdict` of the differences
-    against zeros computes exactly that (the zeros add no variance). The rule is the course's:
-    "lower"/"higher" when the mean difference exceeds twice its standard error.
-
-    Args:
-        a, b: per-seed values (fractions) of the same seeds, in the same order.
-    """
-    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    if a.shape != b.shape:
-        raise ValueError(f"paired_verdict needs one value per seed on both sides, got {a.size} and {b.size}")
-    d = a - b
-    return verdict(d, np.zeros_like(d), min_seeds=min_seeds)
-
-
 def unit_verdicts(outcomes: list[dict], min_seeds: int = 3) -> list[tuple[str, str]]:
     """``(question, verdict)`` pairs: does each refinement, each further unit lower the NME?
 
     For every unit ``k``: ``P_k`` against ``argmax(H_k)`` (the regression unit's refinement), and
     for ``k > 1``: ``argmax(H_k)`` against ``argmax(H_{k-1})`` (one more heatmap unit) and
-    ``P_k`` against ``P_{k-1}`` (one more cascade). Paired across seeds (:func:`paired_verdict`).
+    ``P_k`` against ``P_{k-1}`` (one more cascade). Paired across seeds (:func:`lmk.compare.paired_verdict`).
     """
     k_max = _cascades(outcomes)
     nme = per_decoder(outcomes, "nme")

@@ -81,3 +81,22 @@ def paired(a, b, scale: float = 100.0) -> tuple[float, float]:
     if d.ndim != 1 or d.size < 2:
         raise ValueError(f"paired() needs two equal-length per-image arrays, got shape {d.shape}")
     return float(d.mean()), float(d.std(ddof=1) / math.sqrt(d.size))
+
+
+def paired_verdict(a, b, min_seeds: int = 3) -> str:
+    """:func:`verdict` on per-seed differences ``a - b`` of two readings of the same seeds
+    (e.g. two decoders of one model).
+
+    The difference of the means of paired values is the mean of their differences, and its
+    standard error is ``std(a - b) / sqrt(n)``: :func:`verdict` of the differences
+    against zeros computes exactly that (the zeros add no variance). The rule is the course's:
+    "lower"/"higher" when the mean difference exceeds twice its standard error.
+
+    Args:
+        a, b: per-seed values (fractions) of the same seeds, in the same order.
+    """
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"paired_verdict needs one value per seed on both sides, got {a.size} and {b.size}")
+    d = a - b
+    return verdict(d, np.zeros_like(d), min_seeds=min_seeds)

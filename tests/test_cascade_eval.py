@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from lmk import cascade_eval, complexity, recipes
-from lmk.compare import verdict
+from lmk.compare import paired_verdict, verdict
 from lmk.models.ccnn import CCNN
 
 WIDTH = 0.125
@@ -140,7 +140,7 @@ def test_paired_verdict_is_the_test_on_per_seed_differences():
     a = np.array([0.030, 0.040, 0.050])
     b = a + 0.001 + np.array([0.0, 0.0001, -0.0001])
     assert verdict(a, b).startswith("level within noise")
-    text = cascade_eval.paired_verdict(a, b)
+    text = paired_verdict(a, b)
     assert text.startswith("lower")
     d = a - b
     se = d.std(ddof=1) / math.sqrt(3)                            # by hand
@@ -148,10 +148,10 @@ def test_paired_verdict_is_the_test_on_per_seed_differences():
 
 
 def test_paired_verdict_level_and_too_few_seeds():
-    assert cascade_eval.paired_verdict([0.03, 0.04, 0.05], [0.031, 0.039, 0.0505]).startswith("level")
-    assert cascade_eval.paired_verdict([0.03], [0.04]).startswith("fewer than 3 seeds")
+    assert paired_verdict([0.03, 0.04, 0.05], [0.031, 0.039, 0.0505]).startswith("level")
+    assert paired_verdict([0.03], [0.04]).startswith("fewer than 3 seeds")
     with pytest.raises(ValueError, match="one value per seed"):
-        cascade_eval.paired_verdict([0.03, 0.04, 0.05], [0.03, 0.04])
+        paired_verdict([0.03, 0.04, 0.05], [0.03, 0.04])
 
 
 def test_unit_verdicts_ask_every_question():

@@ -66,11 +66,13 @@ class InvertedResidual(nn.Module):
         return x + self.conv(x) if self.use_skip else self.conv(x)
 
 
-def _check_image(x: Tensor) -> None:
-    if x.ndim != 4:
-        raise ValueError(f"images must have shape (B, C, H, W), got {tuple(x.shape)}")
-    if x.shape[-1] % 32 or x.shape[-2] % 32:
-        raise ValueError(f"image height and width must be multiples of 32 (the deepest stride), "
+def _check_image(x: Tensor, stride: int = 32) -> None:
+    """Images ``(B, C, H, W)`` whose sides are multiples of the backbone's deepest ``stride``."""
+    if not isinstance(x, Tensor) or x.ndim != 4:
+        raise ValueError(f"images must have shape (B, C, H, W), got "
+                         f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+    if x.shape[-1] % stride or x.shape[-2] % stride:
+        raise ValueError(f"image height and width must be multiples of {stride} (the deepest stride), "
                          f"got {tuple(x.shape[-2:])}")
 
 

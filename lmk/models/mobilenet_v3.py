@@ -36,7 +36,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .._backend import check_positive_int
-from .backbones import make_divisible
+from .backbones import _check_image, make_divisible
 
 # (kernel, expansion E, output C, SE, nonlinearity, stride): Howard et al. (2019), Table 2.
 MOBILENET_V3_SMALL = (
@@ -237,12 +237,7 @@ class MobileNetV3(nn.Module):
                                             nn.Dropout(0.2), nn.Linear(hidden, num_classes))
 
     def forward(self, x: Tensor) -> dict[int, Tensor]:
-        if not isinstance(x, Tensor) or x.ndim != 4:
-            raise ValueError(f"images must have shape (B, C, H, W), got "
-                             f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
-        if x.shape[-1] % self.max_stride or x.shape[-2] % self.max_stride:
-            raise ValueError(f"image height and width must be multiples of {self.max_stride} "
-                             f"(the deepest stride), got {tuple(x.shape[-2:])}")
+        _check_image(x, self.max_stride)
         x = self.stem(x)
         features = {2: x} if self.feature_layer[2] == -1 else {}
         for i, block in enumerate(self.blocks):
