@@ -33,7 +33,12 @@ from .layouts import LAYOUT_68, layout_for
 from .losses import AlignLoss, CascadeLoss, ForegroundHeatmapLoss, MarginalLoss, StagedLoss
 from .models import FlipAveraged, HeatmapModel, MarginalDetector
 from .models.ccnn import CCNN
+from .models.atpn import ATPN
 from .models.ffld import FFLD
+from .models.temporal import YinTracker
+from .multitask_metrics import atpn_metrics, mean_pose as mean_pose_of
+from .multitask_run import Frames, LandmarksOutput, atpn_datasets, train_atpn, train_yin, yin_videos
+from .data.frame_pairs import FramePairs
 from .train import Evaluation, History, evaluate, fit
 
 SCALES = ("fast", "zoo", "full")
@@ -48,7 +53,8 @@ class Recipe:
 
     name: str
     notebook: str                 # "02", "03", ... : the notebook whose tables it fills
-    model: str                    # "heatmap" (Earp), "marginal" (Yin), "ffld" (Yan), "ccnn" (Mahpod)
+    model: str                    # "heatmap" (Earp), "marginal" (Yin), "ffld" (Yan), "ccnn" (Mahpod),
+                                  # "atpn" (Xia), "yin" (Yin's tracker)
     model_args: dict              # keyword arguments of the network (at every scale)
     tags: dict                    # what this recipe varies, e.g. {"strategy": "SDSD"}
     data: dict                    # difficulty, mode (crop / align), augment changes
@@ -82,13 +88,20 @@ def build_model(cfg: dict) -> torch.nn.Module:
         return FFLD(**args)
     if cfg["model"] == "ccnn":
         return CCNN(**args)
+    if cfg["model"] == "atpn":
+        return ATPN(input_size=size, **args)
+    if cfg["model"] == "yin":
+        detector = build_model({**cfg, "model": "marginal", "model_args": args["detector"]})
+        return YinTracker(detector, args["lam"], channels=args["channels"])
     raise ValueError(f"recipe {cfg['name']}: unknown model kind {cfg['model']!r}")
 
 
 def heatmap_size(cfg: dict) -> int:
     """Side ``L`` of the model's heatmaps (1D length for marginal models)."""
     args, size = cfg["model_args"], cfg["data"]["input_size"]
-    if cfg["model"] == "marginal":
+    if cfg["model"] == "yin":
+        args = args["detector"]
+    if cfg["model"] in ("marginal", "yin"):
         return int(round(args["length_ratio"] * size))
     if cfg["model"] == "ccnn":
         return size // CCNN.stride
@@ -106,12 +119,22 @@ def build_codec(cfg: dict, method: str | None = None):
     t, size = cfg["train"], cfg["data"]["input_size"]
     if cfg["model"] in ("ffld", "ccnn"):
         return StageCodec(size, method or t["method"])
+    if cfg["model"] == "atpn":
+        return LandmarksOutput()
     kind = HeatmapCodec if cfg["model"] == "heatmap" else MarginalCodec
     return kind(size, heatmap_size(cfg), t["sigma"], method or t["method"])
 
 
 def decoders(cfg: dict) -> tuple[str, ...]:
-    """Every decoder the zoo scores a model with: the heatmap decoders, or each stage's estimate."""
+    """Every decoder the zoo scores a model with: the heatmap decoders, or each stage's estimate.
+
+    ATPN regresses its landmarks (``"regression"``); a tracker is scored by tracking the zoo's
+    validation videos (``"tracking"``, :mod:`lmk.multitask_run`).
+    """
+    if cfg["model"] == "atpn":
+        return ("regression",)
+    if cfg["model"] == "yin":
+        return ("tracking",)
     if cfg["model"] == "ffld":
         return tuple(f"stage{k}" for k in range(cfg["model_args"]["stages"] + 1))
     if cfg["model"] == "ccnn":
@@ -122,6 +145,8 @@ def decoders(cfg: dict) -> tuple[str, ...]:
 
 def main_decoder(cfg: dict) -> str:
     """The recipe's decoder by its name in :func:`decoders` (``"last"`` -> the last stage's)."""
+    if cfg["model"] in ("atpn", "yin"):
+        return decoders(cfg)[0]
     method = cfg["train"]["method"]
     return decoders(cfg)[-1] if method == "last" else method
 
@@ -210,6 +235,7 @@ class Result:
     seconds: float
     val_set: LandmarkDataset = None
     train_set: LandmarkDataset = None
+    extras: dict = field(default_factory=dict)   # ATPN: mean_pose, stage_histories; Yin: videos
 
 
 def configure(recipe, scale: str = "fast", *, seed=None, n_train=None, n_val=None, epochs=None,
@@ -258,12 +284,20 @@ def run(recipe, scale: str = "fast", *, seed: int | None = None, data: str = "sy
     if threads is not None:
         torch.set_num_threads(int(threads))
     start = time.perf_counter()
+    common = {"device": device, "checkpoint_dir": checkpoint_dir, "resume": resume,
+              "show_progress": show_progress}
+    if cfg["model"] == "yin":
+        if data != "synthetic":
+            raise ValueError(f"recipe {cfg['name']} trains on synthetic videos only (DATA={data!r})")
+        return _run_yin(cfg, start, prepared, **common)
     train_src, val_src = prepared or sources(cfg, data, data_root, on_error=on_error)
     if len(train_src) == 0 or len(val_src) == 0:
         raise ValueError(f"recipe {cfg['name']}: no usable {'training' if len(train_src) == 0 else 'validation'}"
                          f" faces in DATA={data!r} (root {data_root}); see the skipped files")
     layout = layout_for(len(train_src[0]["landmarks"]))
     cfg["model_args"]["num_landmarks"] = layout.num_points
+    if cfg["model"] == "atpn":
+        return _run_atpn(cfg, train_src, val_src, layout, start, **common)
     train_set, val_set = datasets(cfg, train_src, val_src, seed=t["seed"])
     plain = LandmarkDataset(train_src, augment=None, input_size=cfg["data"]["input_size"],
                             mode=cfg["data"]["mode"])
@@ -284,6 +318,68 @@ def run(recipe, scale: str = "fast", *, seed: int | None = None, data: str = "sy
     return Result(cfg, model.cpu().eval(), codec, history, ev, shape,
                   baseline_nmes(shape, ev.landmarks, t["norm"], layout), time.perf_counter() - start,
                   val_set, train_set)
+
+
+def _load_base(model, name: str, stored) -> None:
+    """Copy the zoo model ``name`` into ``model``: all of it but the ``stored`` prefixes this
+    recipe trains itself (a notebook-02 detector goes into a tracker's ``detector``)."""
+    from . import zoo
+    base, e = zoo.load(name)
+    state = base.state_dict()
+    if e["recipe"]["model"] == "marginal":
+        model.detector.load_state_dict(state)
+        return
+    keep = {k: v for k, v in state.items() if not k.startswith(tuple(stored or ()))}
+    missing, unexpected = model.load_state_dict(keep, strict=False)
+    if unexpected or any(not k.startswith(tuple(stored or ())) for k in missing):
+        raise ValueError(f"zoo model {name} does not fit this recipe's network (missing {missing}, "
+                         f"unexpected {unexpected})")
+
+
+def _run_atpn(cfg, train_src, val_src, layout, start, *, device, checkpoint_dir, resume,
+              show_progress) -> Result:
+    """Xia's three stages (:func:`lmk.multitask_run.train_atpn`) and the evaluation with negatives."""
+    t = cfg["train"]
+    data = atpn_datasets(cfg, train_src, val_src, seed=t["seed"])
+    shape = mean_shape(data["plain"])
+    pose0 = mean_pose_of(data["plain"]) if data["faces"].has_pose else None
+    torch.manual_seed(t["seed"])
+    model, codec = build_model(cfg), build_codec(cfg)
+    model.set_mean_shape(shape)                      # S0 of Xia Sec. 3.2: the training mean shape
+    if t.get("init_from"):                           # the stages before this recipe's, from the zoo
+        _load_base(model, t["init_from"], t["stored"])
+    history, per_stage = train_atpn(model, cfg, data, device=device, checkpoint_dir=checkpoint_dir,
+                                    resume=resume, show_progress=show_progress)
+    ev = evaluate(model, data["val"], codec.decode, norm=t["norm"], device=device, layout=layout,
+                  metrics=atpn_metrics(pose0, pose=pose0 is not None))
+    return Result(cfg, model.cpu().eval(), codec, history, ev, shape,
+                  baseline_nmes(shape, ev.landmarks, t["norm"], layout), time.perf_counter() - start,
+                  data["val"], data["faces"], {"mean_pose": pose0, "stage_histories": per_stage})
+
+
+def _run_yin(cfg, start, prepared, *, device, checkpoint_dir, resume, show_progress) -> Result:
+    """Yin's tracker: a zoo detector fine-tuned on tracking crops, then Eq. 13's refinement."""
+    t = cfg["train"]
+    train_videos, val_videos = prepared or yin_videos(cfg)
+    codec = build_codec(cfg)
+    torch.manual_seed(t["seed"])
+    model = build_model(cfg)
+    if t.get("init_from"):
+        _load_base(model, t["init_from"], t.get("stored"))
+    history, per_stage = train_yin(model, cfg, codec, train_videos, val_videos, device=device,
+                                   checkpoint_dir=checkpoint_dir, resume=resume,
+                                   show_progress=show_progress)
+    model = model.cpu().eval()
+    frames = Frames(FramePairs(train_videos, 1, cfg["data"]["input_size"], margin=cfg["data"]["margin"],
+                               jitter=0.0))
+    shape = mean_shape(frames)
+    ev = evaluate(model.detector, Frames(FramePairs(val_videos, 1, cfg["data"]["input_size"],
+                                                   margin=cfg["data"]["margin"], jitter=cfg["data"]["jitter"],
+                                                   seed=1, stride=4)),
+                  codec.decode, norm=t["norm"], device=device)
+    return Result(cfg, model, codec, history, ev, shape, baseline_nmes(shape, ev.landmarks, t["norm"]),
+                  time.perf_counter() - start, None, None,
+                  {"videos": (train_videos, val_videos), "stage_histories": per_stage})
 
 
 def flip_averaged(model, layout=LAYOUT_68):
@@ -429,6 +525,82 @@ def mahpod(cascades: int = 4, seed: int = 0) -> Recipe:
                   train, scales)
 
 
+XIA_VARIANTS = {"atpn": {}, "no_low_level": {"low_level": False}, "no_multiview": {"multiview": False},
+                "no_coordconv": {"coordconv": False}, "separate": {"shared_features": False},
+                "no_fusion": {"heatmap_fusion": False}}
+"""Xia Tables 7 and 8 in miniature: the full ATPN and one switch off at a time."""
+XIA_FLAGS = ("low_level", "multiview", "coordconv", "shared_features", "heatmap_fusion")
+
+
+def xia(variant: str = "atpn", seed: int = 0) -> Recipe:
+    """Xia et al. (2022): ATPN, alignment + head pose + face confidence in three stages (notebook 06).
+
+    Zoo scale: 64 px face crops (25 % margin, the tracker's ROI) with mild shifts, scales,
+    rotations and flips so that a tracked ROI is in-distribution; a 0.4-width MobileNetV3 (the
+    16/8/4 feature levels of a 64 px input); one negative per face in stage 2 (Xia: ten);
+    12 + 3 + 5 epochs for the three stages. Full scale: Xia's 112 px, width 1, ten negatives.
+
+    The variants of the pose and tracking branches (``no_fusion``, ``separate``) change nothing
+    in stage 1, so at zoo scale they start from the full ATPN of the same seed (``init_from``)
+    and train stages 2 and 3 only: a paired comparison, and the zoo ships only those branches.
+    """
+    if variant not in XIA_VARIANTS:
+        raise ValueError(f"variant must be one of {tuple(XIA_VARIANTS)}, got {variant!r}")
+    flags = {f: True for f in XIA_FLAGS} | XIA_VARIANTS[variant]
+    name = "n06_atpn" + ("" if variant == "atpn" else f"_{variant}")
+    data = {"input_size": 64, "render_size": 128, "mode": "crop", "margin": 0.25,
+            "difficulty": "default", "n_train": 2000, "n_val": 256, "negatives_per_face": 1.0,
+            "augment": {"flip_prob": 0.5, "max_rotation": 10.0, "max_scale": 0.1, "max_shift": 4.0}}
+    train = {"method": "regression", "loss": "multitask", "stage_epochs": [12, 3, 5], "lr": 2e-3,
+             "milestones": [0.6, 0.85], "batch_size": 16, "weight_decay": 1e-5, "seed": seed,
+             "norm": "inter_ocular", "init_from": None, "stored": None}
+    branch_only = variant in ("no_fusion", "separate")
+    if branch_only:
+        train.update(init_from=_seeded("n06_atpn", seed), stored=["pose.", "tracking."],
+                     stage_epochs=[0, 3, 5])
+    scratch = {"init_from": None, "stored": None}
+    scales = {"fast": {"data": {"n_train": 512, "n_val": 128},
+                       "train": {"stage_epochs": [4, 1, 2], "lr": 3e-3, **scratch}},
+              "full": {"model_args": {"width": 1.0},
+                       "data": {"input_size": 112, "render_size": 256, "n_train": 10000,
+                                "n_val": 2000, "negatives_per_face": 10.0},
+                       "train": {"stage_epochs": [40, 10, 20], "lr": 1e-3, **scratch}}}
+    return Recipe(_seeded(name, seed), "06", "atpn", {"num_landmarks": 68, "width": 0.4, **flags},
+                  {**flags, "stage": 3, "variant": variant}, data, train, scales)
+
+
+def yin_tracker(lam: float | None = 0.3, seed: int = 0, detector: str = "n02_1d_r3") -> Recipe:
+    """Yin et al. (2020) Sec. 4.2: a 1D heatmap detector + temporal refinement (Eq. 13, ``lam``).
+
+    ``lam=None`` is the detector alone (``n06_yin_detector``): the zoo's notebook-02 model
+    ``detector`` (64 px, L = 3F) fine-tuned for 4 epochs on tracking crops of 48 synthetic videos
+    of 64 frames (the previous frame's landmark box, 20 % margin as the detector's training
+    crops, 5 % jitter); its refinement is the identity. A tracker (``lam`` in [0, 1]) starts
+    from it and trains the refinement only, for 4 epochs on clips of 3 frames, the detector
+    frozen: so ``lam = 0`` and ``lam = 0.3`` share one detector (Yin Table 2's comparison, paired),
+    and the zoo ships only their refinements. Full scale trains the detector from scratch.
+    """
+    base = RECIPES_BEFORE_06[detector].config("zoo")
+    data = {"input_size": base["data"]["input_size"], "render_size": base["data"]["render_size"],
+            "difficulty": "default", "videos": 48, "frames": 64, "val_videos": 4, "data_seed": 100,
+            "margin": 0.2, "jitter": 0.05, "clip_length": 3}
+    train = {"init_from": detector, "stored": None, "detector_epochs": 4, "refine_epochs": 0,
+             "lr": 1e-3, "batch_size": 16, "clip_batch_size": 8, "sigma": base["train"]["sigma"],
+             "method": base["train"]["method"], "loss": "marginal", "norm": "inter_ocular", "seed": seed}
+    name = "n06_yin_detector"
+    if lam is not None:
+        train.update(init_from=name, stored=["refinement."], detector_epochs=0, refine_epochs=4)
+        name = "n06_yin_l" + f"{lam:g}".replace(".", "")
+    scratch = {"init_from": None, "stored": None, "detector_epochs": 10}
+    scales = {"fast": {"data": {"videos": 6, "val_videos": 2},
+                       "train": {"detector_epochs": 1, "refine_epochs": 0 if lam is None else 1}},
+              "full": {"data": {"videos": 200, "val_videos": 20},
+                       "train": {**scratch, "refine_epochs": 0 if lam is None else 10}}}
+    return Recipe(_seeded(name, seed), "06", "yin",
+                  {"detector": base["model_args"], "lam": 0.0 if lam is None else float(lam), "channels": 32},
+                  {"lam": lam, "detector": detector}, data, train, scales)
+
+
 def _table() -> dict:
     recipes = [earp(s, seed) for s in ("SSSS", "SDSD", "DDDD") for seed in (0, 1, 2)]
     recipes += [earp("SDSD", 0, trick) for trick in TRICKS] + [earp("SDSD", 0, mode="crop")]
@@ -442,7 +614,17 @@ def _table() -> dict:
     return {r.name: r for r in recipes}
 
 
-RECIPES: dict[str, Recipe] = _table()
+RECIPES_BEFORE_06 = _table()
+
+
+def _table_06() -> dict:
+    recipes = [xia(variant, seed) for variant in ("atpn", "no_fusion") for seed in (0, 1, 2)]
+    recipes += [xia(v) for v in XIA_VARIANTS if v not in ("atpn", "no_fusion")]
+    recipes += [yin_tracker(None)] + [yin_tracker(lam, seed) for lam in (0.0, 0.3) for seed in (0, 1, 2)]
+    return {r.name: r for r in recipes}
+
+
+RECIPES: dict[str, Recipe] = {**RECIPES_BEFORE_06, **_table_06()}
 """Every recipe of the course by name (``n02_*``: notebook 02, ``n03_*``: notebook 03, ...)."""
 
 
@@ -453,6 +635,7 @@ def recipe_names(notebook: str | None = None, **tags) -> list[str]:
 
 
 __all__ = ["Recipe", "RECIPES", "recipe_names", "configure", "run", "earp", "yin", "yan", "mahpod",
+           "xia", "yin_tracker", "XIA_VARIANTS",
            "TRICKS", "YAN_ASSIGNMENTS", "GRADIENT_PATHS", "decoders", "main_decoder", "milestones", "Result",
            "build_model", "build_codec",
            "build_loss", "sources", "datasets", "mean_shape", "baseline_nmes", "heatmap_size",

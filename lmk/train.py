@@ -18,6 +18,9 @@ Contract:
     landmark metrics use only the other samples. ``metrics={name: fn(outputs_list, batches)}``
     adds metrics of other outputs (pose MAE, confidence AP: ``lmk.multitask_metrics``), recorded
     per epoch in ``History.val_metrics``; ``monitor`` picks the one that chooses ``best.pt``.
+  * clips (Yin et al. 2020's tracker): training items may hold ``image`` ``(T, 3, H, W)`` and
+    ``landmarks`` ``(T, N, 2)``, for a model and loss that take clips (``val_data=None``, as the
+    evaluation scores single images; ``lmk.multitask_run.ClipMarginalLoss``).
 
 Optimisation follows Earp et al. (2021), Sec. 3.3: Adam, learning rate 1e-3 divided by 10 at half
 and three quarters of the run (epochs 20 and 30 of 40), batch 16. Shuffling uses a generator seeded
@@ -153,10 +156,15 @@ def _check_data(name, data):
         raise ValueError(f"fit(): {name}[0] must be a dict with 'image' (3, H, W) and 'landmarks' "
                          f"(N, 2), got {got}")
     image, landmarks = item["image"], item["landmarks"]
-    if getattr(image, "ndim", None) != 3 or image.shape[0] != 3:
-        raise ValueError(f"fit(): {name}[0]['image'] must have shape (3, H, W), got {tuple(image.shape)}")
-    if getattr(landmarks, "ndim", None) != 2 or landmarks.shape[1] != 2:
-        raise ValueError(f"fit(): {name}[0]['landmarks'] must have shape (N, 2), got {tuple(landmarks.shape)}")
+    clip = getattr(image, "ndim", None) == 4       # (T, 3, H, W) clips of T frames (Yin's tracker)
+    if getattr(image, "ndim", None) not in (3, 4) or image.shape[-3] != 3:
+        raise ValueError(f"fit(): {name}[0]['image'] must have shape (3, H, W) (or (T, 3, H, W) for "
+                         f"clips), got {tuple(getattr(image, 'shape', ()))}")
+    want = "(T, N, 2) like its (T, 3, H, W) image" if clip else "(N, 2)"
+    if getattr(landmarks, "ndim", None) != (3 if clip else 2) or landmarks.shape[-1] != 2 \
+            or (clip and landmarks.shape[0] != image.shape[0]):
+        raise ValueError(f"fit(): {name}[0]['landmarks'] must have shape {want}, got "
+                         f"{tuple(getattr(landmarks, 'shape', ()))}")
 
 
 # ---------------------------------------------------------------------------- training

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch.utils._pytree import tree_map
 
-from . import metrics, recipes
+from . import metrics, multitask_run, recipes
 from .data import LandmarkDataset, open_source, to_original
 from .data.transforms import alignment_matrix, crop_matrix, normalize_image, warp_image
 from .layouts import layout_for
@@ -95,7 +95,11 @@ def _sha256(path: Path) -> str:
 
 
 def load(name: str, zoo_dir=None) -> tuple[torch.nn.Module, dict]:
-    """``(model, entry)``: the float32 network in eval mode with the shipped weights."""
+    """``(model, entry)``: the float32 network in eval mode with the shipped weights.
+
+    An entry with a ``base`` (a model that fine-tunes part of another zoo model, e.g. the pose and
+    tracking branches of an ATPN ablation) ships only its own parts; the rest comes from the base.
+    """
     e = entry(name, zoo_dir)
     path = Path(zoo_dir or ZOO_DIR) / e["file"]
     rebuild = f"rebuild it with `python -m lmk.zoo build {name}`"
@@ -105,13 +109,49 @@ def load(name: str, zoo_dir=None) -> tuple[torch.nn.Module, dict]:
         raise ZooError(f"zoo weights {path} do not match the manifest's sha256 (corrupt or "
                        f"replaced); {rebuild}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = _float32(unpack(torch.load(path, map_location="cpu", weights_only=True)))
         model = recipes.build_model(e["recipe"])
-        model.load_state_dict(_float32(state))
+        if e.get("base"):
+            base_model, base_entry = load(e["base"], zoo_dir)
+            if base_entry["sha256"] != e["base_sha256"]:
+                raise ZooError(f"{name} was built on other weights of {e['base']} than the shipped "
+                               f"ones; {rebuild}")
+            own = tuple(e["stored"])
+            state = {**{k: v for k, v in base_model.state_dict().items() if not k.startswith(own)},
+                     **state}
+        model.load_state_dict(state)
     except (RuntimeError, ValueError, KeyError, TypeError) as exc:
         raise ZooError(f"zoo weights {path} do not fit today's network for {name} ({exc}); "
                        f"{rebuild}") from None
     return model.eval(), e
+
+
+PACKED = "lmk.zoo/flat-float16-1"
+"""Format tag of :func:`pack`: one float16 vector for all floating tensors (earlier entries are
+plain float16 state dicts; a zip entry per tensor costs ~0.2 MB on a small ATPN)."""
+
+
+def pack(state: dict) -> dict:
+    """A state dict as ``{"format", "names", "shapes", "float16": one flat vector, "other": {...}}``."""
+    floats = [(k, v.detach()) for k, v in state.items() if v.is_floating_point()]
+    flat = (torch.cat([v.reshape(-1).half() for _, v in floats]) if floats
+            else torch.empty(0, dtype=torch.float16))
+    return {"format": PACKED, "names": [k for k, _ in floats], "shapes": [list(v.shape) for _, v in floats],
+            "float16": flat, "other": {k: v for k, v in state.items() if not v.is_floating_point()}}
+
+
+def unpack(obj: dict) -> dict:
+    """The state dict of :func:`pack` (a plain state dict is returned as it is)."""
+    if obj.get("format") != PACKED:
+        return obj
+    out, start = {}, 0
+    for name, shape in zip(obj["names"], obj["shapes"]):
+        count = int(np.prod(shape, dtype=np.int64))
+        out[name] = obj["float16"][start:start + count].view(shape)
+        start += count
+    if start != obj["float16"].numel():
+        raise ValueError(f"packed weights hold {obj['float16'].numel()} values, the shapes {start}")
+    return {**out, **obj["other"]}
 
 
 def _float32(state: dict) -> dict:
@@ -130,7 +170,7 @@ def validation_dataset(cfg: dict, n: int | None = None, seed: int = VAL_SEED) ->
     """The zoo's validation faces of a recipe config as a :class:`LandmarkDataset` (no augmentation)."""
     d, n = cfg["data"], VAL_N if n is None else n
     return LandmarkDataset(list(_val_source(d["render_size"], d["difficulty"], n, seed)),
-                           d["input_size"], mode=d["mode"])
+                           d["input_size"], mode=d.get("mode", "crop"), margin=d.get("margin", 0.2))
 
 
 @torch.no_grad()
@@ -170,18 +210,26 @@ def score(model, cfg: dict, shape, n: int | None = None, seed: int = VAL_SEED, m
           flip: bool = False) -> dict:
     """:func:`score_dataset` on the zoo's validation faces (``n`` of ``seed``, default 256 of 0).
 
+    A tracker (Yin's, model kind ``"yin"``) is scored on every frame of ``n`` validation videos
+    instead (default 8; :mod:`lmk.multitask_run`), and its baseline is the last frame's truth.
+
     ``methods`` defaults to every decoder of the model (:func:`lmk.recipes.decoders`: the heatmap
     decoders, or the estimate of every stage of a refinement model).
     """
     methods = recipes.decoders(cfg) if methods is None else methods
+    if cfg["model"] == "yin":        # a tracker: every frame of the validation videos
+        nmes, baseline = multitask_run.score_tracker(model, cfg, multitask_run.VIDEO_VAL_N if n is None else n,
+                                                     seed)
+        return {"methods": {"tracking": summary(nmes)}, "baseline_nmes": baseline}
     return score_dataset(model, cfg, validation_dataset(cfg, n, seed), shape, methods, flip)
 
 
-def evaluate(name: str, n: int | None = None, seed: int = VAL_SEED, method: str | None = None,
+def evaluate(name: str, n: int | None = None, seed: int | None = None, method: str | None = None,
              flip: bool = False) -> dict:
     """Score a zoo model on ``n`` (default 256) freshly rendered validation faces of ``seed``.
 
     Args:
+        seed: of the validation faces (default the entry's: 0; a tracker's videos: 7).
         method: decoder (default the recipe's, DARK for heatmaps).
         flip: Earp's flip test-time averaging (heatmap models).
     Returns:
@@ -191,6 +239,7 @@ def evaluate(name: str, n: int | None = None, seed: int = VAL_SEED, method: str 
     """
     model, e = load(name)
     method = method or e["method"]
+    seed = e["validation"]["seed"] if seed is None else seed
     s = score(model, e["recipe"], e["mean_shape"], n, seed, (method,), flip)
     m = s["methods"][method]
     return {**m, "baseline_nme": float(s["baseline_nmes"].mean()), "baseline_nmes": s["baseline_nmes"],
@@ -244,19 +293,31 @@ def build_one(name: str, zoo_dir=None, threads: int = 1, command: str = "") -> d
     zoo_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
     res = recipes.run(name, "zoo", threads=threads, device="cpu")
-    state = {k: v.half() if v.is_floating_point() else v for k, v in res.model.state_dict().items()}
+    cfg = res.config
+    stored = cfg["train"].get("stored")            # a fine-tuned part of a base entry: ship that part
+    state = {k: v.half() if v.is_floating_point() else v for k, v in res.model.state_dict().items()
+             if stored is None or k.startswith(tuple(stored))}
     path = zoo_dir / f"{name}.pt"
     with tempfile.NamedTemporaryFile(dir=zoo_dir, suffix=".tmp", delete=False) as f:
-        torch.save(state, f)
+        torch.save(pack(state), f)
     os.chmod(f.name, 0o644)
     os.replace(f.name, path)
-    cfg = res.config
+    base = {}
+    if stored is not None:
+        base = {"base": cfg["train"]["init_from"], "stored": list(stored),
+                "base_sha256": entry(cfg["train"]["init_from"], zoo_dir)["sha256"]}
     model = recipes.build_model(cfg)
-    model.load_state_dict(_float32(state))
+    model.load_state_dict({**res.model.state_dict(), **_float32(state)})
     flip = cfg["notebook"] == "03" and cfg["model"] == "heatmap"     # the tricks of Earp et al.
     shape = np.round(res.mean_shape, 4)             # as stored in the manifest
-    s = score(model.eval(), cfg, shape)
+    val_seed = multitask_run.VIDEO_VAL_SEED if cfg["model"] == "yin" else VAL_SEED
+    s = score(model.eval(), cfg, shape, seed=val_seed)
     record = _metrics_record(s)
+    extra = {}
+    if cfg["model"] in ("atpn", "yin"):          # pose, confidence and tracking (notebook 06)
+        pose0 = res.extras.get("mean_pose")
+        extra["mean_pose"] = None if pose0 is None else np.round(pose0, 4).tolist()
+        extra["task_metrics"] = multitask_run.task_metrics(model, cfg, extra["mean_pose"])
     if flip:
         record["dark+flip"] = _metrics_record(score(model, cfg, shape, methods=("dark",),
                                                     flip=True))["dark"]
@@ -269,10 +330,12 @@ def build_one(name: str, zoo_dir=None, threads: int = 1, command: str = "") -> d
             "params": sum(p.numel() for p in model.parameters()),
             "sha256": _sha256(path), "bytes": path.stat().st_size, "seconds": round(res.seconds, 1),
             "history": {"epoch": h.epoch, "train_loss": h.train_loss, "val_nme": h.val_nme,
-                        "seconds": [round(x, 2) for x in h.seconds]},
+                        "seconds": [round(x, 2) for x in h.seconds],
+                        **({"val_metrics": h.val_metrics} if h.val_metrics else {})},
             "torch": torch.__version__, "git_commit": _git_commit(), "command": command,
-            "threads": threads, "validation": {"n": len(s["baseline_nmes"]), "seed": VAL_SEED,
-                                               "threshold": THRESHOLD}}
+            "threads": threads, **extra, **base,
+            "validation": {"n": multitask_run.VIDEO_VAL_N if cfg["model"] == "yin" else len(s["baseline_nmes"]),
+                           "seed": val_seed, "threshold": THRESHOLD}}
 
 
 def build(selected=None, jobs: int = 2, zoo_dir=None, log=print) -> dict:
@@ -284,7 +347,28 @@ def build(selected=None, jobs: int = 2, zoo_dir=None, log=print) -> dict:
     if unknown:
         raise ZooError(f"unknown recipe(s) {', '.join(unknown)}; known: {', '.join(recipes.RECIPES)}")
     command = " ".join(["python -m lmk.zoo"] + [shlex.quote(a) for a in sys.argv[1:]])
-    entries, failed = {}, {}
+    failed = {}
+    for wave in _waves(selected):
+        _build_wave(wave, jobs, zoo_dir, command, failed, log)
+    if failed:
+        raise ZooError("zoo build failed for " + "; ".join(f"{n} ({why})" for n, why in failed.items()))
+    return manifest(zoo_dir)
+
+
+def _waves(selected: list[str]) -> list[list[str]]:
+    """``selected`` in waves: a recipe that starts from another zoo entry comes after it."""
+    remaining, waves = list(selected), []
+    while remaining:
+        base_of = {n: recipes.RECIPES[n].config("zoo")["train"].get("init_from") for n in remaining}
+        wave = [n for n in remaining if base_of[n] not in remaining]
+        if not wave:
+            raise ZooError(f"zoo recipes start from each other in a cycle: {remaining}")
+        waves.append(wave)
+        remaining = [n for n in remaining if n not in wave]
+    return waves
+
+
+def _build_wave(selected, jobs, zoo_dir, command, failed, log) -> None:
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
         futures = {pool.submit(build_one, n, zoo_dir, 1, command): n for n in selected}
         for fut in progress(as_completed(futures), total=len(futures), desc="zoo build"):
@@ -302,9 +386,26 @@ def build(selected=None, jobs: int = 2, zoo_dir=None, log=print) -> dict:
             m = e["metrics"][e["method"]]
             log(f"{e['name']:28s} NME {100 * m['nme']:5.2f} %  baseline {100 * e['baseline_nme']:5.2f} %  "
                 f"({m['nme'] / e['baseline_nme']:.2f}x)  {e['seconds']:.0f} s")
-    if failed:
-        raise ZooError("zoo build failed for " + "; ".join(f"{n} ({why})" for n, why in failed.items()))
-    return entries
+
+
+TASK_TOLERANCE = {"pose_mae": 0.05, "pose_mae_baseline": 1e-6, "pose_fr": 1.01 / VAL_N,
+                  "pose_fr_baseline": 1e-6, "confidence_ap": 2e-3, "confidence_ap_baseline": 1e-6,
+                  "mean_nme": 2e-4, "failure_rate": 1.01 / 512, "baseline_mean_nme": 1e-6,
+                  "lost_rate": 1.01 / 512, "detector_calls_saved": 1.01 / 512}
+"""verify: allowed drift of the notebook-06 figures (degrees, fractions; one of 256 faces or 512 frames)."""
+
+
+def _check_task_metrics(name: str, shipped: dict, now: dict, where: str = "") -> list[str]:
+    problems = []
+    for key, value in shipped.items():
+        if isinstance(value, dict):
+            problems += _check_task_metrics(name, value, now.get(key, {}), f"{where}{key}.")
+        elif key in TASK_TOLERANCE and abs(now.get(key, float("nan")) - value) <= TASK_TOLERANCE[key]:
+            continue
+        elif key in TASK_TOLERANCE:
+            problems.append(f"{name}: {where}{key} is {now.get(key)}, the manifest says {value} "
+                            f"(tolerance {TASK_TOLERANCE[key]})")
+    return problems
 
 
 def verify(selected=None, zoo_dir=None, log=print) -> list[str]:
@@ -342,6 +443,9 @@ def verify(selected=None, zoo_dir=None, log=print) -> list[str]:
                 if abs(now[method][key] - shipped[key]) > limit:
                     problems.append(f"{name}: {method} {key} is {now[method][key]:.5f}, the manifest "
                                     f"says {shipped[key]:.5f} (tolerance {limit:.5f})")
+        if "task_metrics" in e:
+            problems += _check_task_metrics(name, e["task_metrics"],
+                                            multitask_run.task_metrics(model, e["recipe"], e["mean_pose"]))
         base = float(s["baseline_nmes"].mean())
         if abs(base - e["baseline_nme"]) > TOLERANCE["nme"]:
             problems.append(f"{name}: mean-shape baseline {base:.5f}, manifest {e['baseline_nme']:.5f}")

@@ -409,6 +409,9 @@ def test_box_iou_and_crop_window():
     img = np.arange(64 * 64 * 3, dtype=np.uint8).reshape(64, 64, 3)
     full = crop_window(img, np.array([-0.5, -0.5, 63.5, 63.5]), 64)
     np.testing.assert_array_equal(full, img)              # identity window
+    left = crop_window(img, np.array([-32.5, -0.5, 31.5, 63.5]), 64)
+    np.testing.assert_array_equal(left[:, :32], 0)       # outside the scene: black, as face crops
+    np.testing.assert_array_equal(left[:, 32:], img[:, :32])
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -275,11 +275,15 @@ def box_iou(a, b) -> float:
 
 def crop_window(image, window, size: int) -> np.ndarray:
     """Resample the square ``window = (x0, y0, x1, y1)`` (continuous coordinates, pixel
-    centres at integers) to ``(size, size)``; outside the image is mirrored."""
+    centres at integers) to ``(size, size)``; outside the image is black.
+
+    Black, as outside a face crop of :class:`lmk.data.LandmarkDataset`: a face-confidence
+    branch must not tell faces from negatives by how their borders are filled.
+    """
     a = (window[2] - window[0]) / size
     m = np.array([[a, 0, window[0] + 0.5 * a], [0, a, window[1] + 0.5 * a]], np.float32)
     return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REFLECT_101)
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
 
 
 class SynthNegatives(Dataset):
