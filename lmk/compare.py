@@ -83,7 +83,7 @@ def paired(a, b, scale: float = 100.0) -> tuple[float, float]:
     return float(d.mean()), float(d.std(ddof=1) / math.sqrt(d.size))
 
 
-def paired_verdict(a, b, min_seeds: int = 3) -> str:
+def paired_verdict(a, b, min_seeds: int = 3, scale: float = 100.0, unit: str = "NME points") -> str:
     """:func:`verdict` on per-seed differences ``a - b`` of two readings of the same seeds
     (e.g. two decoders of one model).
 
@@ -94,9 +94,10 @@ def paired_verdict(a, b, min_seeds: int = 3) -> str:
 
     Args:
         a, b: per-seed values (fractions) of the same seeds, in the same order.
+        scale, unit: of the printed difference (as :func:`verdict`; degrees: ``1.0, "degrees"``).
     """
     a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
     if a.shape != b.shape:
         raise ValueError(f"paired_verdict needs one value per seed on both sides, got {a.size} and {b.size}")
     d = a - b
-    return verdict(d, np.zeros_like(d), min_seeds=min_seeds)
+    return verdict(d, np.zeros_like(d), scale=scale, unit=unit, min_seeds=min_seeds)

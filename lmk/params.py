@@ -173,6 +173,23 @@ def check_device(device: str) -> None:
                          f"'cuda:{count - 1}')")
 
 
+def check_stage_epochs(value) -> None:
+    """Three epoch counts, one per ATPN stage (Xia et al. 2022, Sec. 3.4), not all zero."""
+    if len(value) != 3:
+        raise ValueError(f"must give three epoch counts (stages 1, 2, 3), got {len(value)}")
+    if not any(value):
+        raise ValueError("trains nothing: every stage has 0 epochs")
+
+
+def check_video_root(path: str) -> None:
+    """A folder holding at least one 300VW video folder (``vid.avi`` and ``annot/``)."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise ValueError("is not an existing folder")
+    if not any((d / "vid.avi").is_file() and (d / "annot").is_dir() for d in root.iterdir() if d.is_dir()):
+        raise ValueError("holds no 300VW video folder (a sub-folder with vid.avi and annot/)")
+
+
 def check_results_path(path: str) -> None:
     """A ``.json`` file whose folder exists or can be created (nothing is created here)."""
     target = Path(path).expanduser()
@@ -244,7 +261,8 @@ _TRAINING = {
 }
 NOTEBOOKS = {"00": "00_landmarks_data_metrics", "01": "01_quantization_error",
              "02": "02_heatmaps_2d_vs_1d", "03": "03_pixelshuffle_vs_deconv",
-             "04": "04_cropnet_gradients", "05": "05_cascaded_refinement"}
+             "04": "04_cropnet_gradients", "05": "05_cascaded_refinement",
+             "06": "06_multitask_training"}
 SPECS = {
     "00": {**COMMON, "N_FACES": _COUNT, "IMAGE_SIZE": Param(int, positive=True),
            "NOISE_PX": Param(float, minimum=0, maximum=4)},    # 4 px: the end of the widget's slider
@@ -262,6 +280,16 @@ SPECS = {
            "LANDMARK": Param(int, minimum=0, maximum=67)},      # the loss landscapes' landmark
     "05": {**COMMON, **_TRAINING,
            "CASCADES": Param(int, minimum=1, maximum=4)},       # K of the live CCNN (Mahpod: 4)
+    "06": {**COMMON, **{k: v for k, v in _TRAINING.items() if k != "EPOCHS"},
+           # ATPN's coord depthwise block covers the stride-16 map: an input side is a multiple of 16
+           "INPUT_SIZE": Param(int, optional=True, positive=True, multiple_of=16),
+           "STAGE_EPOCHS": Param(tuple, optional=True, item=int, minimum=0, check=check_stage_epochs,
+                                 text="three epoch counts >= 0, one per ATPN training stage, e.g. [4, 1, 2]"),
+           "N_VIDEOS": _COUNT,                                   # tracked validation videos
+           "VIDEO": Param(int, minimum=0),                       # the video drawn frame by frame
+           "VIDEO_ROOT": Param(str, optional=True, path=True, check=check_video_root,
+                               text="a folder of 300VW videos (one sub-folder per video with vid.avi "
+                                    "and annot/), or None")},
 }
 
 

@@ -144,13 +144,13 @@ def unpack(obj: dict) -> dict:
     """The state dict of :func:`pack` (a plain state dict is returned as it is)."""
     if obj.get("format") != PACKED:
         return obj
+    counts = [int(np.prod(shape, dtype=np.int64)) for shape in obj["shapes"]]
+    if sum(counts) != obj["float16"].numel():
+        raise ValueError(f"packed weights hold {obj['float16'].numel()} values, the shapes {sum(counts)}")
     out, start = {}, 0
-    for name, shape in zip(obj["names"], obj["shapes"]):
-        count = int(np.prod(shape, dtype=np.int64))
+    for name, shape, count in zip(obj["names"], obj["shapes"], counts):
         out[name] = obj["float16"][start:start + count].view(shape)
         start += count
-    if start != obj["float16"].numel():
-        raise ValueError(f"packed weights hold {obj['float16'].numel()} values, the shapes {start}")
     return {**out, **obj["other"]}
 
 

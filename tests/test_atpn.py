@@ -9,7 +9,7 @@ from torch import nn
 
 from lmk.models.atpn import (ATPN, STAGE_MODULES, XIA_COSTS, AlignmentBranch, MultiviewBlock,
                              cost_table)
-from lmk.ops_atpn import CoordConv2d, cheap_heatmap
+from lmk.ops import CoordConv2d, cheap_heatmap
 
 N = 5
 WIDTH = 0.25          # 8-channel minimum widths: fast on a CPU

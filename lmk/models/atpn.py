@@ -81,7 +81,7 @@ from torch import Tensor, nn
 from .._backend import check_positive_int, check_size
 from ..complexity import profile
 from ..geometry import rescale_points
-from ..ops_atpn import CoordConv2d, cheap_heatmap
+from ..ops import CoordConv2d, cheap_heatmap
 from .mobilenet_v3 import MOBILENET_V3_SMALL, MobileNetV3, build_bnecks, conv_bn_act
 
 LEVELS = (4, 8, 16)             # strides of the low-, middle- and high-level features

@@ -6,6 +6,8 @@
 * :mod:`lmk.viz.refinement` -- CropNet refinement (notebook 04): crops drawn on feature maps,
   loss landscapes, per-stage corrections.
 * :mod:`lmk.viz.cascade` -- the CCNN's heatmap cascade (notebook 05).
+* :mod:`lmk.viz.multitask` -- ATPN's cheap heatmap on a face, its three training stages (notebook 06).
+* :mod:`lmk.viz.tracking` -- tracked videos: frames, crops, pose axes, NME over time (notebook 06).
 
 Everything is importable from ``lmk.viz``.
 """
@@ -15,9 +17,12 @@ from .basics import (draw_landmarks, draw_layout, draw_pose_axes, explore, plot_
                      show_decoders, show_decoding, show_heatmap, show_heatmap_marginals,
                      show_quantization)
 from .cascade import example_landmarks, plot_ablation, plot_unit_errors, show_cascade
+from .multitask import plot_stages, show_cheap_heatmap
 from .refinement import (bilinear_weights, crop_samples, draw_crop, draw_refinement,
                          plot_landscape, plot_landscapes, plot_profiles, plot_stage_corrections,
                          plot_stage_nme, show_patch)
+from .tracking import (crop_outline, draw_tracked_frame, plot_tracking_nme, show_track_frame,
+                       show_track_strip)
 
 __all__ = ["draw_landmarks", "draw_layout", "draw_pose_axes", "explore", "plot_ced",
            "plot_deconv_footprint", "plot_learning_curve", "plot_pixel_shuffle", "show_decoders",
@@ -26,3 +31,5 @@ __all__ += ["example_landmarks", "plot_ablation", "plot_unit_errors", "show_casc
 __all__ += ["bilinear_weights", "crop_samples", "draw_crop", "draw_refinement", "plot_landscape",
             "plot_landscapes", "plot_profiles", "plot_stage_corrections", "plot_stage_nme",
             "show_patch"]
+__all__ += ["crop_outline", "draw_tracked_frame", "plot_tracking_nme", "show_track_frame", "show_track_strip"]
+__all__ += ["plot_stages", "show_cheap_heatmap"]

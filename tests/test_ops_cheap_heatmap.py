@@ -1,4 +1,4 @@
-"""lmk.ops_atpn: Xia et al. (2022) Eq. 1 against a plain loop, floor, gradients; CoordConv."""
+"""lmk.ops (ATPN part): Xia et al. (2022) Eq. 1 against a plain loop, floor, gradients; CoordConv."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lmk.geometry import rescale_points
-from lmk.ops_atpn import CoordConv2d, add_coords, cheap_heatmap, coord_channels
+from lmk.ops import CoordConv2d, add_coords, cheap_heatmap, coord_channels
 
 
 def _eq1_loop(points, height, width, floor=0.5):

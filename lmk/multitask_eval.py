@@ -1,0 +1,151 @@
+"""Notebook 06's tables: ATPN's shapes, one flat row of figures per model, ablations and trackers.
+
+* :func:`shape_table`: every part of an ATPN (Xia et al. 2022, Fig. 2) in the order it runs,
+  with its output shape, parameters and MACs, from one forward pass of a zero image.
+* :func:`figures`: one flat dict per model (landmark NME beside the mean shape, pose MAE and
+  FR@10 degrees beside the mean pose, confidence AP beside a constant score, tracking beside
+  the last frame), from a zoo entry (the numbers ``zoo verify`` checks) or from a run.
+* :func:`group_rows`: per-model means over seeds of those figures, for the notebook's tables.
+* :func:`pose_along`: the pose ATPN predicts on each crop of a tracked video (for drawing).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from . import complexity, zoo
+from .data.transforms import normalize_image, warp_image
+from .models.atpn import LEVELS
+from .multitask_metrics import pose_degrees
+from .track import TrackResult, summarize
+
+__all__ = ["shape_table", "figures", "tracking_figures", "group_rows", "pose_along", "FIGURES"]
+
+FIGURES = ("nme", "baseline_nme", "pose_mae", "pose_mae_baseline", "pose_fr", "pose_fr_baseline",
+           "confidence_ap", "confidence_ap_baseline", "tracking_nme", "tracking_fr", "lost_rate",
+           "calls_saved", "last_frame_nme")
+"""The keys of :func:`figures` (fractions, degrees for pose; NaN where a model has no such output)."""
+
+
+def _shape(x) -> str:
+    if isinstance(x, dict):
+        return ", ".join(_shape(v) for v in x.values())
+    return " x ".join(str(d) for d in x.shape[1:])
+
+
+def shape_table(model: nn.Module) -> list[dict]:
+    """Every part of an ATPN in the order it runs (one zero image of its input size).
+
+    Returns one row per part: ``part``, ``computes`` (Xia's symbols), ``output`` (shapes of one
+    image, ``C x H x W``; several levels separated by commas), ``params`` and ``macs``.
+    """
+    if not all(hasattr(model, a) for a in ("backbone", "alignment", "pose", "tracking")):
+        raise TypeError(f"shape_table needs an ATPN (lmk.models.ATPN), got {type(model).__name__}")
+    a = model.alignment
+    parts = {"backbone": ("backbone", "F4, F8, F16 (MobileNetV3-Small)")}
+    if a.fusion is not None:
+        parts["alignment.fusion"] = ("fusion", "P_s = F_s + Deconv(1x1(P_2s))")
+    if a.multiview is not None:
+        parts.update({f"alignment.multiview.{s}": (f"multiview {s}", "3 receptive fields + residual")
+                      for s in a.levels})
+    parts.update({f"alignment.down.{s}": (f"CoordConv down {s}", f"{16 // s}x{16 // s}, stride {16 // s}")
+                  for s in a.levels})
+    parts.update({"alignment.mix": ("1x1 CoordConv", "mix coordinates in"),
+                  "alignment.depthwise": ("coord depthwise", "kernel = the whole map"),
+                  "alignment.fc": ("linear", "S1 - S0 (normalised)"),
+                  "pose": ("pose branch", "bnecks 4-8 on F4 * H, tanh x pi"),
+                  "tracking": ("tracking branch", "bnecks 4-8 on F4 * H, a logit")})
+    modules = dict(model.named_modules())
+    outputs, hooks = {}, []
+    for path in parts:
+        def record(module, args, output, path=path):
+            outputs[path] = {s: output[s] for s in LEVELS} if path == "backbone" else output
+        hooks.append(modules[path].register_forward_hook(record))
+    counter = FlopCounterMode(display=False)
+    was_training = model.training
+    h, w = model.input_size
+    try:
+        model.eval()
+        device = next(model.parameters()).device
+        with torch.no_grad(), counter:
+            model(torch.zeros(1, 3, h, w, device=device))
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    flops = counter.get_flop_counts()
+    root = type(model).__name__
+    rows = []
+    for path in outputs:                                         # the order the forward ran
+        if path == "pose":                                       # Eq. 1 runs before the branches
+            stride = LEVELS[0]
+            rows.append({"part": "cheap heatmap", "computes": "Eq. 1 from S1 (no weights)",
+                         "output": f"1 x {h // stride} x {w // stride}", "params": 0, "macs": 0})
+        rows.append({"part": parts[path][0], "computes": parts[path][1], "output": _shape(outputs[path]),
+                     "params": complexity.count_parameters(modules[path]),
+                     "macs": int(sum(flops.get(f"{root}.{path}", {}).values())) // 2})
+    return rows
+
+
+def tracking_figures(summary: dict) -> dict:
+    """The tracking keys of :data:`FIGURES` from :func:`lmk.track.summarize`'s dict."""
+    return {"tracking_nme": summary["mean_nme"], "tracking_fr": summary["failure_rate"],
+            "lost_rate": summary["lost_rate"], "calls_saved": summary["detector_calls_saved"],
+            "last_frame_nme": summary["baseline_mean_nme"]}
+
+
+def figures(source, tracks=None) -> dict:
+    """One model's figures (:data:`FIGURES`), from a zoo name or an ``lmk.recipes.Result``.
+
+    A zoo entry gives the numbers recorded when it was built (and checked by ``python -m
+    lmk.zoo verify`` against today's code). A run gives its validation evaluation; tracking
+    figures come from ``tracks`` (a list of :class:`lmk.track.TrackResult`) when given.
+    """
+    out = dict.fromkeys(FIGURES, float("nan"))
+    if isinstance(source, str):
+        e = zoo.entry(source)
+        main = e["metrics"][e["method"]]
+        out.update(nme=main["nme"], baseline_nme=e["baseline_nme"])
+        task = dict(e.get("task_metrics", {}))
+        if "tracking" in task:
+            out.update(tracking_figures(task.pop("tracking")))
+        out.update({k: v for k, v in task.items() if k in out})
+        if e["method"] == "tracking":        # a tracker's NME is its tracking NME, on every frame
+            out["nme"] = out["baseline_nme"] = float("nan")
+        return out
+    ev = source.evaluation
+    out.update(nme=ev.nme, baseline_nme=float(np.mean(source.baseline_nmes)))
+    out.update({k: v for k, v in ev.metrics.items() if k in out})
+    if tracks:
+        out.update(tracking_figures(summarize(tracks)))
+    return out
+
+
+def group_rows(groups: dict, keys=("nme", "pose_mae", "pose_fr", "confidence_ap", "tracking_nme")) -> list[dict]:
+    """``{label: [figures of seed 0, seed 1, ...]}`` -> rows of per-model means (percent / degrees).
+
+    NME, FR and AP are printed in percent, pose MAE in degrees; ``seeds`` counts the models.
+    """
+    rows = []
+    for label, items in groups.items():
+        row = {"model": label, "seeds": len(items)}
+        for key in keys:
+            values = np.array([it[key] for it in items], dtype=float)
+            scale = 1.0 if key == "pose_mae" else 100.0
+            row[key] = scale * float(np.mean(values)) if np.isfinite(values).all() else float("nan")
+        rows.append(row)
+    return rows
+
+
+@torch.no_grad()
+def pose_along(model, video: dict, result: TrackResult) -> np.ndarray:
+    """``(T, 3)`` yaw, pitch, roll in degrees that ``model`` (an ATPN) gives on each crop the
+    tracker made of ``video`` (its ``transforms``), frame by frame."""
+    size = model.input_size
+    crops = torch.stack([normalize_image(warp_image(frame, m, size))
+                         for frame, m in zip(np.asarray(video["frames"]), result.transforms)])
+    model.eval()
+    return pose_degrees({"pose": model(crops)["pose"]}).numpy()
