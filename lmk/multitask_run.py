@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._backend import check_size
 from .codecs import MarginalCodec
 from .data import LandmarkDataset, SynthNegatives, SynthVideos
 from .data.frame_pairs import FramePairs
@@ -56,6 +57,9 @@ class LandmarksOutput:
     """The "codec" of a model that regresses coordinates into a dict: ``outputs["landmarks"]``."""
 
     method = "regression"
+
+    def __init__(self, input_size):
+        self.input_size = check_size(input_size, "input_size")
 
     def decode(self, outputs: dict) -> torch.Tensor:
         if not isinstance(outputs, dict) or "landmarks" not in outputs:

@@ -120,7 +120,7 @@ def build_codec(cfg: dict, method: str | None = None):
     if cfg["model"] in ("ffld", "ccnn"):
         return StageCodec(size, method or t["method"])
     if cfg["model"] == "atpn":
-        return LandmarksOutput()
+        return LandmarksOutput(size)
     kind = HeatmapCodec if cfg["model"] == "heatmap" else MarginalCodec
     return kind(size, heatmap_size(cfg), t["sigma"], method or t["method"])
 
