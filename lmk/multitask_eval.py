@@ -53,11 +53,13 @@ def shape_table(model: nn.Module) -> list[dict]:
                       for s in a.levels})
     parts.update({f"alignment.down.{s}": (f"CoordConv down {s}", f"{16 // s}x{16 // s}, stride {16 // s}")
                   for s in a.levels})
+    fused = "F4 * H" if model.flags["heatmap_fusion"] else "F4"
+    source = fused if model.flags["shared_features"] else f"own stem + bnecks 1-3, {fused}"
     parts.update({"alignment.mix": ("1x1 CoordConv", "mix coordinates in"),
                   "alignment.depthwise": ("coord depthwise", "kernel = the whole map"),
                   "alignment.fc": ("linear", "S1 - S0 (normalised)"),
-                  "pose": ("pose branch", "bnecks 4-8 on F4 * H, tanh x pi"),
-                  "tracking": ("tracking branch", "bnecks 4-8 on F4 * H, a logit")})
+                  "pose": ("pose branch", f"bnecks 4-8 on {source}, tanh x pi"),
+                  "tracking": ("tracking branch", f"bnecks 4-8 on {source}, a logit")})
     modules = dict(model.named_modules())
     outputs, hooks = {}, []
     for path in parts:
@@ -80,7 +82,7 @@ def shape_table(model: nn.Module) -> list[dict]:
     root = type(model).__name__
     rows = []
     for path in outputs:                                         # the order the forward ran
-        if path == "pose":                                       # Eq. 1 runs before the branches
+        if path == "pose" and model.flags["heatmap_fusion"]:    # Eq. 1 runs before the branches
             stride = LEVELS[0]
             rows.append({"part": "cheap heatmap", "computes": "Eq. 1 from S1 (no weights)",
                          "output": f"1 x {h // stride} x {w // stride}", "params": 0, "macs": 0})
@@ -118,6 +120,8 @@ def figures(source, tracks=None) -> dict:
         return out
     ev = source.evaluation
     out.update(nme=ev.nme, baseline_nme=float(np.mean(source.baseline_nmes)))
+    if source.config["model"] == "yin":       # its evaluation is the detector's alone: not a tracker's
+        out["nme"] = out["baseline_nme"] = float("nan")
     out.update({k: v for k, v in ev.metrics.items() if k in out})
     if tracks:
         out.update(tracking_figures(summarize(tracks)))

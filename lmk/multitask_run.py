@@ -104,7 +104,8 @@ class Frames(torch.utils.data.Dataset):
 
 
 def merge_histories(histories: list[History]) -> History:
-    """One :class:`History` of consecutive runs (epochs numbered on); ``best_epoch`` is the last run's."""
+    """One :class:`History` of consecutive runs (epochs numbered on); ``best_epoch`` is that of
+    the last run that recorded one."""
     out = History()
     for h in histories:
         offset = len(out.epoch)
@@ -194,7 +195,9 @@ def train_yin(model, cfg: dict, codec, train_videos, val_videos, *, device="cpu"
 
     Stage 1: single frames cropped around the previous frame's landmarks (jittered), the loss of
     Yin's 1D heatmaps. Stage 2: clips of ``clip_length`` frames, the detector frozen, the loss
-    summed over the refined heatmaps of every frame (each clip starts with no past).
+    averaged over the refined heatmaps of every frame (Eq. 14's sum up to a constant; each clip
+    starts with no past). A crop's jitter is a function of ``(seed, index)``, so every epoch
+    sees the same crops (``FramePairs`` has no epoch).
     """
     d, t = cfg["data"], cfg["train"]
     size, margin, jitter = d["input_size"], d["margin"], d["jitter"]

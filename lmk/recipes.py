@@ -320,20 +320,22 @@ def run(recipe, scale: str = "fast", *, seed: int | None = None, data: str = "sy
                   val_set, train_set)
 
 
-def _load_base(model, name: str, stored) -> None:
+def _load_base(model, name: str, stored) -> str:
     """Copy the zoo model ``name`` into ``model``: all of it but the ``stored`` prefixes this
-    recipe trains itself (a notebook-02 detector goes into a tracker's ``detector``)."""
+    recipe trains itself (a notebook-02 detector goes into a tracker's ``detector``). Returns
+    the sha256 of the weights read, which a partial zoo entry records."""
     from . import zoo
     base, e = zoo.load(name)
     state = base.state_dict()
     if e["recipe"]["model"] == "marginal":
         model.detector.load_state_dict(state)
-        return
+        return e["sha256"]
     keep = {k: v for k, v in state.items() if not k.startswith(tuple(stored or ()))}
     missing, unexpected = model.load_state_dict(keep, strict=False)
     if unexpected or any(not k.startswith(tuple(stored or ())) for k in missing):
         raise ValueError(f"zoo model {name} does not fit this recipe's network (missing {missing}, "
                          f"unexpected {unexpected})")
+    return e["sha256"]
 
 
 def _run_atpn(cfg, train_src, val_src, layout, start, *, device, checkpoint_dir, resume,
@@ -346,26 +348,32 @@ def _run_atpn(cfg, train_src, val_src, layout, start, *, device, checkpoint_dir,
     torch.manual_seed(t["seed"])
     model, codec = build_model(cfg), build_codec(cfg)
     model.set_mean_shape(shape)                      # S0 of Xia Sec. 3.2: the training mean shape
+    base_sha = None
     if t.get("init_from"):                           # the stages before this recipe's, from the zoo
-        _load_base(model, t["init_from"], t["stored"])
+        base_sha = _load_base(model, t["init_from"], t["stored"])
     history, per_stage = train_atpn(model, cfg, data, device=device, checkpoint_dir=checkpoint_dir,
                                     resume=resume, show_progress=show_progress)
     ev = evaluate(model, data["val"], codec.decode, norm=t["norm"], device=device, layout=layout,
                   metrics=atpn_metrics(pose0, pose=pose0 is not None))
     return Result(cfg, model.cpu().eval(), codec, history, ev, shape,
                   baseline_nmes(shape, ev.landmarks, t["norm"], layout), time.perf_counter() - start,
-                  data["val"], data["faces"], {"mean_pose": pose0, "stage_histories": per_stage})
+                  data["val"], data["faces"],
+                  {"mean_pose": pose0, "stage_histories": per_stage, "base_sha256": base_sha})
 
 
 def _run_yin(cfg, start, prepared, *, device, checkpoint_dir, resume, show_progress) -> Result:
-    """Yin's tracker: a zoo detector fine-tuned on tracking crops, then Eq. 13's refinement."""
+    """Yin's tracker: a zoo detector fine-tuned on tracking crops, then Eq. 13's refinement.
+
+    ``evaluation`` (and the baseline) score the *detector* on single tracking crops of the
+    validation videos: the refinement needs the frames before, so a tracker is scored by
+    tracking (:func:`lmk.multitask_run.tracking_summary`; the zoo's ``"tracking"`` decoder).
+    """
     t = cfg["train"]
     train_videos, val_videos = prepared or yin_videos(cfg)
     codec = build_codec(cfg)
     torch.manual_seed(t["seed"])
     model = build_model(cfg)
-    if t.get("init_from"):
-        _load_base(model, t["init_from"], t.get("stored"))
+    base_sha = _load_base(model, t["init_from"], t.get("stored")) if t.get("init_from") else None
     history, per_stage = train_yin(model, cfg, codec, train_videos, val_videos, device=device,
                                    checkpoint_dir=checkpoint_dir, resume=resume,
                                    show_progress=show_progress)
@@ -379,7 +387,7 @@ def _run_yin(cfg, start, prepared, *, device, checkpoint_dir, resume, show_progr
                   codec.decode, norm=t["norm"], device=device)
     return Result(cfg, model, codec, history, ev, shape, baseline_nmes(shape, ev.landmarks, t["norm"]),
                   time.perf_counter() - start, None, None,
-                  {"videos": (train_videos, val_videos), "stage_histories": per_stage})
+                  {"videos": (train_videos, val_videos), "stage_histories": per_stage, "base_sha256": base_sha})
 
 
 def flip_averaged(model, layout=LAYOUT_68):
@@ -592,8 +600,8 @@ def yin_tracker(lam: float | None = 0.3, seed: int = 0, detector: str = "n02_1d_
         train.update(init_from=name, stored=["refinement."], detector_epochs=0, refine_epochs=4)
         name = "n06_yin_l" + f"{lam:g}".replace(".", "")
     scratch = {"init_from": None, "stored": None, "detector_epochs": 10}
-    scales = {"fast": {"data": {"videos": 6, "val_videos": 2},
-                       "train": {"detector_epochs": 1, "refine_epochs": 0 if lam is None else 1}},
+    scales = {"fast": {"data": {"videos": 6, "val_videos": 2},      # a tracker: the zoo's detector
+                       "train": {"detector_epochs": 1} if lam is None else {"refine_epochs": 1}},
               "full": {"data": {"videos": 200, "val_videos": 20},
                        "train": {**scratch, "refine_epochs": 0 if lam is None else 10}}}
     return Recipe(_seeded(name, seed), "06", "yin",

@@ -145,7 +145,7 @@ def _check_int(name, value, low):
         raise ValueError(f"fit(): {name} must be an int >= {low}, got {value!r}")
 
 
-def _check_data(name, data):
+def _check_data(name, data, clips: bool = False):
     if data is None or not hasattr(data, "__getitem__") or not hasattr(data, "__len__"):
         raise ValueError(f"fit(): {name} must be an indexable data set with a length, got {type(data).__name__}")
     if len(data) == 0:
@@ -156,10 +156,11 @@ def _check_data(name, data):
         raise ValueError(f"fit(): {name}[0] must be a dict with 'image' (3, H, W) and 'landmarks' "
                          f"(N, 2), got {got}")
     image, landmarks = item["image"], item["landmarks"]
-    clip = getattr(image, "ndim", None) == 4       # (T, 3, H, W) clips of T frames (Yin's tracker)
-    if getattr(image, "ndim", None) not in (3, 4) or image.shape[-3] != 3:
-        raise ValueError(f"fit(): {name}[0]['image'] must have shape (3, H, W) (or (T, 3, H, W) for "
-                         f"clips), got {tuple(getattr(image, 'shape', ()))}")
+    clip = clips and getattr(image, "ndim", None) == 4   # (T, 3, H, W) clips of T frames (Yin's tracker)
+    if getattr(image, "ndim", None) != (4 if clip else 3) or image.shape[-3] != 3:
+        clip_text = " (or (T, 3, H, W) for clips)" if clips else " (clips only for training)"
+        raise ValueError(f"fit(): {name}[0]['image'] must have shape (3, H, W){clip_text}, got "
+                         f"{tuple(getattr(image, 'shape', ()))}")
     want = "(T, N, 2) like its (T, 3, H, W) image" if clip else "(N, 2)"
     if getattr(landmarks, "ndim", None) != (3 if clip else 2) or landmarks.shape[-1] != 2 \
             or (clip and landmarks.shape[0] != image.shape[0]):
@@ -291,7 +292,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"fit(): model must be a torch.nn.Module, got {type(model).__name__}")
-    _check_data("train_data", train_data)
+    _check_data("train_data", train_data, clips=True)
     if val_data is not None:
         _check_data("val_data", val_data)
     for name, fn in (("loss_fn", loss_fn), ("decode_fn", decode_fn)):

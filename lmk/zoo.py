@@ -115,11 +115,13 @@ def load(name: str, zoo_dir=None) -> tuple[torch.nn.Module, dict]:
             base_model, base_entry = load(e["base"], zoo_dir)
             if base_entry["sha256"] != e["base_sha256"]:
                 raise ZooError(f"{name} was built on other weights of {e['base']} than the shipped "
-                               f"ones; {rebuild}")
+                               f"ones (rebuilt since?); {rebuild}")
             own = tuple(e["stored"])
             state = {**{k: v for k, v in base_model.state_dict().items() if not k.startswith(own)},
                      **state}
         model.load_state_dict(state)
+    except ZooError:                   # about the base: its own message names what to rebuild
+        raise
     except (RuntimeError, ValueError, KeyError, TypeError) as exc:
         raise ZooError(f"zoo weights {path} do not fit today's network for {name} ({exc}); "
                        f"{rebuild}") from None
@@ -206,27 +208,31 @@ def summary(nmes) -> dict:
             "failure_rate": float(metrics.failure_rate(nmes, THRESHOLD)), "nmes": nmes}
 
 
-def score(model, cfg: dict, shape, n: int | None = None, seed: int = VAL_SEED, methods=None,
+def score(model, cfg: dict, shape, n: int | None = None, seed: int | None = None, methods=None,
           flip: bool = False) -> dict:
     """:func:`score_dataset` on the zoo's validation faces (``n`` of ``seed``, default 256 of 0).
 
     A tracker (Yin's, model kind ``"yin"``) is scored on every frame of ``n`` validation videos
-    instead (default 8; :mod:`lmk.multitask_run`), and its baseline is the last frame's truth.
+    of ``seed`` instead (default 8 of 7; :mod:`lmk.multitask_run`), and its baseline is the last
+    frame's truth.
 
     ``methods`` defaults to every decoder of the model (:func:`lmk.recipes.decoders`: the heatmap
     decoders, or the estimate of every stage of a refinement model).
     """
     methods = recipes.decoders(cfg) if methods is None else methods
     if cfg["model"] == "yin":        # a tracker: every frame of the validation videos
-        nmes, baseline = multitask_run.score_tracker(model, cfg, multitask_run.VIDEO_VAL_N if n is None else n,
-                                                     seed)
+        nmes, baseline = multitask_run.score_tracker(
+            model, cfg, multitask_run.VIDEO_VAL_N if n is None else n,
+            multitask_run.VIDEO_VAL_SEED if seed is None else seed)
         return {"methods": {"tracking": summary(nmes)}, "baseline_nmes": baseline}
-    return score_dataset(model, cfg, validation_dataset(cfg, n, seed), shape, methods, flip)
+    return score_dataset(model, cfg, validation_dataset(cfg, n, VAL_SEED if seed is None else seed),
+                         shape, methods, flip)
 
 
 def evaluate(name: str, n: int | None = None, seed: int | None = None, method: str | None = None,
              flip: bool = False) -> dict:
-    """Score a zoo model on ``n`` (default 256) freshly rendered validation faces of ``seed``.
+    """Score a zoo model on ``n`` (default 256) freshly rendered validation faces of ``seed``
+    (a tracker: on every frame of ``n`` validation videos, default 8, see :func:`score`).
 
     Args:
         seed: of the validation faces (default the entry's: 0; a tracker's videos: 7).
@@ -303,9 +309,9 @@ def build_one(name: str, zoo_dir=None, threads: int = 1, command: str = "") -> d
     os.chmod(f.name, 0o644)
     os.replace(f.name, path)
     base = {}
-    if stored is not None:
+    if stored is not None:               # the base weights this run actually started from
         base = {"base": cfg["train"]["init_from"], "stored": list(stored),
-                "base_sha256": entry(cfg["train"]["init_from"], zoo_dir)["sha256"]}
+                "base_sha256": res.extras["base_sha256"]}
     model = recipes.build_model(cfg)
     model.load_state_dict({**res.model.state_dict(), **_float32(state)})
     flip = cfg["notebook"] == "03" and cfg["model"] == "heatmap"     # the tricks of Earp et al.
@@ -395,12 +401,21 @@ TASK_TOLERANCE = {"pose_mae": 0.05, "pose_mae_baseline": 1e-6, "pose_fr": 1.01 /
 """verify: allowed drift of the notebook-06 figures (degrees, fractions; one of 256 faces or 512 frames)."""
 
 
+def _close(now, shipped, limit: float) -> bool:
+    """Within ``limit``; NaN only matches NaN (a model whose predictions were not finite)."""
+    if now is None or shipped is None:
+        return now is shipped
+    if np.isnan(now) or np.isnan(shipped):
+        return bool(np.isnan(now) and np.isnan(shipped))
+    return abs(now - shipped) <= limit
+
+
 def _check_task_metrics(name: str, shipped: dict, now: dict, where: str = "") -> list[str]:
     problems = []
     for key, value in shipped.items():
         if isinstance(value, dict):
             problems += _check_task_metrics(name, value, now.get(key, {}), f"{where}{key}.")
-        elif key in TASK_TOLERANCE and abs(now.get(key, float("nan")) - value) <= TASK_TOLERANCE[key]:
+        elif key in TASK_TOLERANCE and _close(now.get(key), value, TASK_TOLERANCE[key]):
             continue
         elif key in TASK_TOLERANCE:
             problems.append(f"{name}: {where}{key} is {now.get(key)}, the manifest says {value} "
@@ -435,12 +450,13 @@ def verify(selected=None, zoo_dir=None, log=print) -> list[str]:
         if "dark+flip" in e["metrics"]:
             now["dark+flip"] = _metrics_record(score(model, e["recipe"], e["mean_shape"], e["validation"]["n"],
                                                      e["validation"]["seed"], ("dark",), flip=True))["dark"]
-        tol = {**TOLERANCE, "failure_rate": 1.01 / e["validation"]["n"]}
+        scored = len(next(iter(s["methods"].values()))["nmes"])      # faces, or a tracker's frames
+        tol = {**TOLERANCE, "failure_rate": 1.01 / scored}
         for method, shipped in e["metrics"].items():
             if method not in now:
                 continue
             for key, limit in tol.items():
-                if abs(now[method][key] - shipped[key]) > limit:
+                if not _close(now[method][key], shipped[key], limit):
                     problems.append(f"{name}: {method} {key} is {now[method][key]:.5f}, the manifest "
                                     f"says {shipped[key]:.5f} (tolerance {limit:.5f})")
         if "task_metrics" in e:

@@ -51,6 +51,9 @@ def test_shape_table_follows_the_ablations():
     parts = [r["part"] for r in rows]
     assert "fusion" not in parts and not any(p.startswith("multiview") for p in parts)
     assert [p for p in parts if p.startswith("CoordConv down")] == ["CoordConv down 16"]
+    rows = multitask_eval.shape_table(ATPN(68, 64, width=0.25, heatmap_fusion=False, shared_features=False))
+    assert "cheap heatmap" not in [r["part"] for r in rows]
+    assert rows[-1]["computes"] == "bnecks 4-8 on own stem + bnecks 1-3, F4, a logit"
     with pytest.raises(TypeError, match="needs an ATPN"):
         multitask_eval.shape_table(torch.nn.Linear(2, 2))
 
@@ -63,6 +66,7 @@ class _Run:
         self.evaluation = type("Ev", (), {"nme": 0.07, "metrics": {"pose_mae": 5.0, "confidence_ap": 0.99,
                                                                     "ignored": 1.0}})()
         self.baseline_nmes = np.array([0.3, 0.32])
+        self.config = {"model": "atpn"}
 
 
 def test_figures_of_a_run_and_of_a_zoo_entry(monkeypatch, tracked):
@@ -71,6 +75,9 @@ def test_figures_of_a_run_and_of_a_zoo_entry(monkeypatch, tracked):
     assert f["nme"] == 0.07 and f["baseline_nme"] == pytest.approx(0.31) and f["pose_mae"] == 5.0
     assert math.isnan(f["tracking_nme"]) and "ignored" not in f
     _, result = tracked
+    run = _Run()
+    run.config = {"model": "yin"}                       # a tracker's run evaluates its detector only
+    assert math.isnan(multitask_eval.figures(run)["nme"])
     f = multitask_eval.figures(_Run(), tracks=[result])
     assert f["tracking_nme"] == pytest.approx(float(np.mean(result.nme)))
     assert f["last_frame_nme"] == pytest.approx(float(np.mean(result.baseline_nme)))

@@ -141,6 +141,15 @@ def test_fit_trains_on_clips_and_checks_their_shapes():
     with pytest.raises(ValueError, match=r"must have shape \(T, N, 2\) like its \(T, 3, H, W\) image"):
         fit(PerFrame(), Clips(2), None, loss_fn=loss, decode_fn=lambda o: o, epochs=1, device="cpu",
             show_progress=False)
+    with pytest.raises(ValueError, match=r"val_data\[0\]\['image'\] must have shape \(3, H, W\) \(clips only"):
+        fit(PerFrame(), Clips(), Clips(), loss_fn=loss, decode_fn=lambda o: o, epochs=1, device="cpu",
+            show_progress=False)
+
+
+def test_close_treats_nan_as_a_value():
+    assert zoo._close(0.1, 0.1001, 2e-4) and not zoo._close(0.1, 0.1003, 2e-4)
+    assert zoo._close(float("nan"), float("nan"), 1e-6)
+    assert not zoo._close(float("nan"), 0.1, 1.0) and not zoo._close(0.1, float("nan"), 1.0)
 
 
 def test_frames_take_clips_of_one_frame():
@@ -205,8 +214,12 @@ def test_partial_entries_ship_their_parts_and_load_on_their_base(tiny_zoo):
     m = zoo.manifest(tiny_zoo)
     m["n06_atpn_no_fusion"]["base_sha256"] = "0" * 64
     zoo._write_manifest(m, tiny_zoo)
-    with pytest.raises(zoo.ZooError, match="built on other weights of n06_atpn"):
+    with pytest.raises(zoo.ZooError, match="built on other weights of n06_atpn than the shipped"):
         zoo.load("n06_atpn_no_fusion", tiny_zoo)
+    (tiny_zoo / entries["n06_atpn"]["file"]).rename(tiny_zoo / "moved.pt")   # the base's own message
+    with pytest.raises(zoo.ZooError, match=r"n06_atpn\.pt are missing; rebuild it with `python -m lmk.zoo build n06_atpn`"):
+        zoo.load("n06_atpn_no_fusion", tiny_zoo)
+    (tiny_zoo / "moved.pt").rename(tiny_zoo / entries["n06_atpn"]["file"])
 
     # a drifted pose figure is a verify problem
     m["n06_atpn_no_fusion"]["base_sha256"] = entries["n06_atpn"]["sha256"]

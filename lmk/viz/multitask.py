@@ -31,6 +31,8 @@ def show_cheap_heatmap(axes, image, landmarks, stride: int = 4, floor: float = H
     img = img.astype(np.float64)
     img = (img - img.min()) / max(np.ptp(img), 1e-9)
     h, w = img.shape[:2]
+    if h % stride or w % stride:
+        raise ValueError(f"the image ({h} x {w}) must be a multiple of stride {stride} on each side")
     size = (h // stride, w // stride)
     points = torch.as_tensor(np.asarray(landmarks, np.float64))[None]
     heat = cheap_heatmap(rescale_points(points, 1.0 / stride), size, floor=floor)[0, 0].numpy()
@@ -52,7 +54,8 @@ def plot_stages(axes, stage_histories: dict, baselines: dict | None = None):
     Args:
         stage_histories: ``{stage: History or its dict}`` (``Result.extras["stage_histories"]``).
         baselines: ``{stage: value}`` in the History's units (fractions for NME and AP, degrees
-            for pose), drawn dashed; default read from the history's ``*_baseline`` metrics.
+            for pose), drawn dashed. Stages 2 and 3 default to the history's ``*_baseline``
+            metric; stage 1's mean shape is not in its history, so pass it here.
     """
     baselines = dict(baselines or {})
     for ax, (stage, history) in zip(np.ravel(axes), sorted(stage_histories.items())):
