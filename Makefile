@@ -43,7 +43,7 @@ lab: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m lmk.bench $(ARGS)
 
-## zoo: train every recipe at zoo scale into data/zoo (about 2.5 hours on 2 cores; ARGS="NAME ..." for some)
+## zoo: train every recipe at zoo scale into data/zoo (about 3.3 hours on 2 cores; ARGS="NAME ..." for some)
 zoo: $(STAMP)
 	nice $(PY) -m lmk.zoo build --jobs 2 $(ARGS)
 

@@ -252,18 +252,22 @@ def tracking_summary(model, cfg: dict, n: int = VIDEO_VAL_N, seed: int = VIDEO_V
     return summarize(track_videos(model, cfg, validation_videos(cfg, n, seed)))
 
 
-def score_tracker(model, cfg: dict, n: int = VIDEO_VAL_N, seed: int = VIDEO_VAL_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """``(per-frame NMEs, last-frame baseline NMEs)`` of a tracker on the validation videos."""
+def score_tracker(model, cfg: dict, n: int = VIDEO_VAL_N, seed: int = VIDEO_VAL_SEED) -> tuple:
+    """``(per-frame NMEs, last-frame baseline NMEs, the TrackResults)`` of a tracker on the
+    validation videos."""
     results = track_videos(model, cfg, validation_videos(cfg, n, seed))
-    return (np.concatenate([r.nme for r in results]), np.concatenate([r.baseline_nme for r in results]))
+    return (np.concatenate([r.nme for r in results]), np.concatenate([r.baseline_nme for r in results]),
+            results)
 
 
-def task_metrics(model, cfg: dict, mean_pose_deg=None, n: int = 256, seed: int = 0) -> dict:
+def task_metrics(model, cfg: dict, mean_pose_deg=None, n: int = 256, seed: int = 0, tracks=None) -> dict:
     """Figures beyond the landmark NME: ATPN's pose and confidence, and tracking (both kinds).
 
     ATPN: ``pose_mae``, ``pose_fr`` (degrees, FR@10) and ``confidence_ap``, each with its
     ``*_baseline`` (the training mean pose, the share of faces), on the zoo's validation faces
-    with as many validation negatives; and ``tracking``: :func:`tracking_summary`.
+    with as many validation negatives; and ``tracking``: :func:`tracking_summary` (or the
+    summary of ``tracks``, the model's :class:`lmk.track.TrackResult` s of the validation videos
+    when they are at hand).
     """
     out = {}
     if cfg["model"] == "atpn":
@@ -275,6 +279,6 @@ def task_metrics(model, cfg: dict, mean_pose_deg=None, n: int = 256, seed: int =
         ev = evaluate(model.eval(), val, operator.itemgetter("landmarks"), device="cpu",
                       norm=cfg["train"]["norm"], metrics=atpn_metrics(mean_pose_deg))
         out.update(ev.metrics)
-    out["tracking"] = tracking_summary(model, cfg)
+    out["tracking"] = summarize(tracks) if tracks else tracking_summary(model, cfg)
     return out
 

@@ -214,17 +214,17 @@ def score(model, cfg: dict, shape, n: int | None = None, seed: int | None = None
 
     A tracker (Yin's, model kind ``"yin"``) is scored on every frame of ``n`` validation videos
     of ``seed`` instead (default 8 of 7; :mod:`lmk.multitask_run`), and its baseline is the last
-    frame's truth.
+    frame's truth; ``"tracks"`` holds its :class:`lmk.track.TrackResult` s.
 
     ``methods`` defaults to every decoder of the model (:func:`lmk.recipes.decoders`: the heatmap
     decoders, or the estimate of every stage of a refinement model).
     """
     methods = recipes.decoders(cfg) if methods is None else methods
     if cfg["model"] == "yin":        # a tracker: every frame of the validation videos
-        nmes, baseline = multitask_run.score_tracker(
+        nmes, baseline, tracks = multitask_run.score_tracker(
             model, cfg, multitask_run.VIDEO_VAL_N if n is None else n,
             multitask_run.VIDEO_VAL_SEED if seed is None else seed)
-        return {"methods": {"tracking": summary(nmes)}, "baseline_nmes": baseline}
+        return {"methods": {"tracking": summary(nmes)}, "baseline_nmes": baseline, "tracks": tracks}
     return score_dataset(model, cfg, validation_dataset(cfg, n, VAL_SEED if seed is None else seed),
                          shape, methods, flip)
 
@@ -323,7 +323,8 @@ def build_one(name: str, zoo_dir=None, threads: int = 1, command: str = "") -> d
     if cfg["model"] in ("atpn", "yin"):          # pose, confidence and tracking (notebook 06)
         pose0 = res.extras.get("mean_pose")
         extra["mean_pose"] = None if pose0 is None else np.round(pose0, 4).tolist()
-        extra["task_metrics"] = multitask_run.task_metrics(model, cfg, extra["mean_pose"])
+        extra["task_metrics"] = multitask_run.task_metrics(model, cfg, extra["mean_pose"],
+                                                           tracks=s.get("tracks"))
     if flip:
         record["dark+flip"] = _metrics_record(score(model, cfg, shape, methods=("dark",),
                                                     flip=True))["dark"]
@@ -461,7 +462,8 @@ def verify(selected=None, zoo_dir=None, log=print) -> list[str]:
                                     f"says {shipped[key]:.5f} (tolerance {limit:.5f})")
         if "task_metrics" in e:
             problems += _check_task_metrics(name, e["task_metrics"],
-                                            multitask_run.task_metrics(model, e["recipe"], e["mean_pose"]))
+                                            multitask_run.task_metrics(model, e["recipe"], e["mean_pose"],
+                                                                       tracks=s.get("tracks")))
         base = float(s["baseline_nmes"].mean())
         if abs(base - e["baseline_nme"]) > TOLERANCE["nme"]:
             problems.append(f"{name}: mean-shape baseline {base:.5f}, manifest {e['baseline_nme']:.5f}")
