@@ -9,6 +9,7 @@ from torch import nn
 
 from lmk.models.atpn import (ATPN, STAGE_MODULES, XIA_COSTS, AlignmentBranch, MultiviewBlock,
                              cost_table)
+from lmk.geometry import rescale_points
 from lmk.ops import CoordConv2d, cheap_heatmap
 
 N = 5
@@ -331,3 +332,14 @@ def test_bad_images():
         model(torch.zeros(1, 1, 64, 64))
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
         model(torch.zeros(3, 64, 64))
+
+
+def test_heatmap_floor_is_a_checked_argument():
+    points = torch.tensor([[[10.0, 12.0]]])
+    for floor in (0.0, 0.5, 0.9):
+        model = ATPN(1, 32, width=0.25, heatmap_floor=floor)
+        expected = cheap_heatmap(rescale_points(points, 0.25), (8, 8), floor=floor)
+        assert torch.equal(model.heatmap(points), expected)
+    for bad in (-0.1, 1.0, True, "0.5"):
+        with pytest.raises(ValueError, match="heatmap_floor must be a number in"):
+            ATPN(1, 32, width=0.25, heatmap_floor=bad)

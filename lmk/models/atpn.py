@@ -81,7 +81,7 @@ from torch import Tensor, nn
 from .._backend import check_positive_int, check_size
 from ..complexity import profile
 from ..geometry import rescale_points
-from ..ops import CoordConv2d, cheap_heatmap
+from ..ops import HEATMAP_FLOOR, CoordConv2d, cheap_heatmap
 from .mobilenet_v3 import MOBILENET_V3_SMALL, MobileNetV3, build_bnecks, conv_bn_act
 
 LEVELS = (4, 8, 16)             # strides of the low-, middle- and high-level features
@@ -244,11 +244,14 @@ class ATPN(nn.Module):
         low_level, multiview, coordconv: alignment-branch ablations (Xia Table 7).
         shared_features, heatmap_fusion: pose- and tracking-branch ablations (Tables 8, 9).
         mean_shape: ``(N, 2)`` ``S0`` in input pixels; default: all at the image centre.
+        heatmap_floor: the floor of the cheap heatmap, in ``[0, 1)`` (Xia Sec. 3.3: 0.5; 0 is Eq. 1
+            alone).
     """
 
     def __init__(self, num_landmarks: int = 68, input_size=112, *, width: float = 1.0,
                  low_level: bool = True, multiview: bool = True, coordconv: bool = True,
-                 shared_features: bool = True, heatmap_fusion: bool = True, mean_shape=None):
+                 shared_features: bool = True, heatmap_fusion: bool = True, mean_shape=None,
+                 heatmap_floor: float = HEATMAP_FLOOR):
         super().__init__()
         n = check_positive_int(num_landmarks, "num_landmarks")
         h, w = check_size(input_size, "input_size")
@@ -271,6 +274,11 @@ class ATPN(nn.Module):
         self.register_buffer("mean_shape", torch.empty(n, 2))
         self.num_landmarks, self.input_size, self.width = n, (h, w), float(width)
         self.flags = flags
+        if isinstance(heatmap_floor, bool) or not isinstance(heatmap_floor, (int, float)) \
+                or not 0.0 <= heatmap_floor < 1.0:
+            raise ValueError(f"heatmap_floor must be a number in [0, 1) (heatmap_fusion=False switches "
+                             f"Eq. 2 off), got {heatmap_floor!r}")
+        self.heatmap_floor = float(heatmap_floor)
         self.set_mean_shape(mean_shape)
 
     def set_mean_shape(self, mean_shape=None) -> None:
@@ -294,7 +302,7 @@ class ATPN(nn.Module):
         stride = LEVELS[0]
         h, w = self.input_size
         return cheap_heatmap(rescale_points(landmarks.detach(), 1.0 / stride),
-                             (h // stride, w // stride))
+                             (h // stride, w // stride), floor=self.heatmap_floor)
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] != 3:

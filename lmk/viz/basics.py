@@ -96,7 +96,7 @@ def draw_pose_axes(ax, pose, origin, length: float = 20.0):
     ox, oy = _numpy(origin).reshape(2)
     for column, sign, color in ((0, 1, "red"), (1, 1, "lime"), (2, -1, "deepskyblue")):
         dx, dy = sign * length * rot[:2, column]
-        ax.plot([ox, ox + dx], [oy, oy + dy], "-", color=color, lw=2)
+        ax.plot([ox, ox + dx], [oy, oy + dy], "-", color=color, lw=2.5, solid_capstyle="round")
     return ax
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from matplotlib.ticker import MaxNLocator
 
 from ..geometry import rescale_points
 from ..ops import HEATMAP_FLOOR, cheap_heatmap
@@ -71,6 +72,7 @@ def plot_stages(axes, stage_histories: dict, baselines: dict | None = None):
         if base is not None:
             ax.axhline(scale * base, color="tab:red", ls="--", lw=1, label=base_name)
         ax.set_xlabel("epoch of the stage")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)
         ax.set_title(f"stage {stage}", fontsize=10)
         ax.legend(fontsize=8)

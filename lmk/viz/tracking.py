@@ -25,8 +25,9 @@ def crop_outline(transform, input_size: int) -> np.ndarray:
 
 def draw_tracked_frame(ax, video: dict, result, t: int, *, pose=None, input_size: int | None = None,
                        layout=LAYOUT_68, title: bool = True):
-    """Frame ``t``: truth (green), prediction (red), the crop (yellow: the detector's, white:
-    from the last frame's landmarks; dashed red when the face was lost) and ``pose`` axes.
+    """Frame ``t``: truth (white), prediction (orange), the crop (yellow: the detector's, cyan:
+    from the last frame's landmarks; dashed red when the face was lost) and ``pose`` axes
+    (:func:`lmk.viz.draw_pose_axes`: red, green, blue).
 
     Args:
         pose: ``(T, 3)`` degrees (e.g. :func:`lmk.multitask_eval.pose_along`) or None.
@@ -34,22 +35,22 @@ def draw_tracked_frame(ax, video: dict, result, t: int, *, pose=None, input_size
     """
     frames = np.asarray(video["frames"])
     ax.imshow(frames[t])
-    draw_landmarks(ax, None, result.truth[t], layout=layout, color="lime", size=4)
-    draw_landmarks(ax, None, result.landmarks[t], layout=layout, color="red", size=4)
+    draw_landmarks(ax, None, result.truth[t], layout=layout, color="white", size=3)
+    draw_landmarks(ax, None, result.landmarks[t], layout=layout, color="orange", size=4)
     if input_size is not None:
         outline = crop_outline(result.transforms[t], input_size)
-        color = "yellow" if result.detected[t] else "white"
+        color = "yellow" if result.detected[t] else "cyan"
         ax.plot(outline[:, 0], outline[:, 1], "--" if result.lost[t] else "-",
                 color="red" if result.lost[t] else color, lw=1.2)
     if pose is not None:
         nose = np.asarray(layout.five_points(result.landmarks[t]))[2]
         side = np.ptp(result.landmarks[t][:, 0])
-        draw_pose_axes(ax, pose[t], nose, length=0.4 * side)
+        draw_pose_axes(ax, pose[t], nose, length=0.5 * side)
     if title:
         conf = result.confidence[t]
-        text = f"t={t}  NME {100 * result.nme[t]:.1f}%"
-        text += "" if np.isnan(conf) else f"  p(face) {conf:.2f}"
-        text += "  detector" if result.detected[t] else ""
+        text = f"t={t}  NME {100 * result.nme[t]:.1f}%\n"
+        text += "" if np.isnan(conf) else f"p(face) {conf:.2f}  "
+        text += "detector" if result.detected[t] else "last landmarks"
         ax.set_title(text, fontsize=8)
     ax.set_axis_off()
     return ax
