@@ -71,3 +71,33 @@ def test_notebook_03_runs_on_300w_with_bad_files_skipped(tmp_path):
     table = json.loads(results.read_text())
     assert any("300W" in str(row.values()) for row in table["table"]), table["table"][0]
     assert table["metrics"]["data"] == "300w" and table["metrics"]["tables_from"] == "trained"
+
+
+NOTEBOOK_06 = NOTEBOOK.parent / "06_multitask_training.ipynb"
+
+
+def test_notebook_06_without_pose_labels_tracks_300vw_videos(tmp_path):
+    """Real faces carry no pose: stage 3 and the pose figures are left out; 300VW videos are tracked."""
+    import papermill
+
+    from lmk.data import synth_video, write_300vw
+
+    videos = tmp_path / "300VW"
+    for i in range(2):
+        v = synth_video((42, i), 12, 128)
+        write_300vw(videos / f"{i + 1:03d}", v["frames"], v["landmarks"])
+    (videos / "notes").mkdir()                      # a folder that is not a video is passed over
+    results, out = tmp_path / "results.json", tmp_path / "06.ipynb"
+    papermill.execute_notebook(str(NOTEBOOK_06), str(out), kernel_name="python3", progress_bar=False,
+                               cwd=str(NOTEBOOK_06.parent),
+                               parameters={"DATA": "sample", "N_TRAIN": 12, "N_VAL": 4, "STAGE_EPOCHS": [1, 1, 1],
+                                           "VIDEO_ROOT": str(videos), "N_VIDEOS": 2, "RESULTS": str(results)})
+    text = "\n".join("".join(o.get("text", "")) for c in json.loads(out.read_text())["cells"]
+                     for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    assert "no pose labels: stage 3 skipped" in text and "after stage 3" not in text
+    assert "on 300VW (2 videos, 12 frames each)" in text
+    assert "heatmap fusion, pose MAE" not in text            # no pose verdict without pose labels
+    assert "Warning" not in text
+    table = json.loads(results.read_text())
+    assert table["metrics"]["data"] == "sample" and table["metrics"]["tables_from"] == "trained"
+    assert np.isnan(table["metrics"]["atpn_pose_mae"])
