@@ -18,9 +18,7 @@ network, both read the same network, so the test is on the per-seed differences
 from __future__ import annotations
 
 import numpy as np
-import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from . import complexity, recipes
 from .compare import paired_verdict
@@ -63,28 +61,12 @@ def shape_table(model: nn.Module, input_size=(64, 64)) -> list[dict]:
     for k in range(1, len(model.heatmap_units) + 1):
         parts.update(_unit_parts(k))
     modules = dict(model.named_modules())
-    shapes, hooks = {}, []
-    for path in parts:
-        def record(module, args, output, path=path):
-            shapes[path] = (tuple(args[0].shape[1:]), tuple(output.shape[1:]))
-        hooks.append(modules[path].register_forward_hook(record))
-    counter = FlopCounterMode(display=False)
-    was_training = model.training
-    try:
-        model.eval()
-        device = next(model.parameters()).device
-        with torch.no_grad(), counter:
-            model(torch.zeros(1, 3, h, w, device=device))
-    finally:
-        model.train(was_training)
-        for hook in hooks:
-            hook.remove()
-    flops = counter.get_flop_counts()
-    root = type(model).__name__
+    calls, macs = complexity.trace_parts(model, (1, 3, h, w), parts)
+    shapes = {p: (tuple(i.shape[1:]), tuple(o.shape[1:])) for p, (i, o) in calls.items()}
     order = list(shapes)                                          # the order the forward ran
     return [{"part": parts[p][0], "computes": parts[p][1], "input": shapes[p][0],
              "output": shapes[p][1], "params": complexity.count_parameters(modules[p]),
-             "macs": int(sum(flops.get(f"{root}.{p}", {}).values())) // 2} for p in order]
+             "macs": macs[p]} for p in order]
 
 
 def cost_rows(named: dict, scales=("zoo", "full")) -> list[dict]:

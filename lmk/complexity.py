@@ -88,6 +88,43 @@ def profile(model: nn.Module, input_size=(1, 3, 192, 192), *, device: str = "met
             "output_shape": shape}
 
 
+def trace_parts(model: nn.Module, input_size, paths) -> tuple[dict, dict]:
+    """One forward pass of a zero input through ``model``, watching the submodules ``paths``.
+
+    Args:
+        model: any module (its train/eval mode is restored afterwards; nothing else changes).
+        input_size: the input's shape, e.g. ``(1, 3, 64, 64)``.
+        paths: names of submodules (``model.named_modules()``) to watch.
+    Returns:
+        ``(calls, macs)``: ``calls[path] = (input, output)`` of each watched module that ran, in
+        the order they ran (the first positional argument and the output, as they were);
+        ``macs[path]`` its multiply-accumulates (``torch.utils.flop_counter``, as :func:`profile`).
+    """
+    modules = dict(model.named_modules())
+    missing = [p for p in paths if p not in modules]
+    if missing:
+        raise ValueError(f"trace_parts: {type(model).__name__} has no submodule {missing}")
+    calls, hooks = {}, []
+    for path in paths:
+        def record(module, args, output, path=path):
+            calls[path] = (args[0] if args else None, output)
+        hooks.append(modules[path].register_forward_hook(record))
+    counter = FlopCounterMode(display=False)
+    was_training = model.training
+    try:
+        model.eval()
+        parameter = next(model.parameters(), None)
+        device = parameter.device if parameter is not None else torch.device("cpu")
+        with torch.no_grad(), counter:
+            model(torch.zeros(_check_input_size(input_size), device=device))
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    flops, root = counter.get_flop_counts(), type(model).__name__
+    return calls, {p: int(sum(flops.get(f"{root}.{p}", {}).values())) // 2 for p in calls}
+
+
 def profile_chain(stages, input_size) -> list[dict]:
     """:func:`profile` of modules applied one after the other, e.g. the blocks of a head.
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from . import complexity, zoo
 from .data.transforms import normalize_image, warp_image
@@ -61,25 +60,9 @@ def shape_table(model: nn.Module) -> list[dict]:
                   "pose": ("pose branch", f"bnecks 4-8 on {source}, tanh x pi"),
                   "tracking": ("tracking branch", f"bnecks 4-8 on {source}, a logit")})
     modules = dict(model.named_modules())
-    outputs, hooks = {}, []
-    for path in parts:
-        def record(module, args, output, path=path):
-            outputs[path] = {s: output[s] for s in LEVELS} if path == "backbone" else output
-        hooks.append(modules[path].register_forward_hook(record))
-    counter = FlopCounterMode(display=False)
-    was_training = model.training
     h, w = model.input_size
-    try:
-        model.eval()
-        device = next(model.parameters()).device
-        with torch.no_grad(), counter:
-            model(torch.zeros(1, 3, h, w, device=device))
-    finally:
-        model.train(was_training)
-        for hook in hooks:
-            hook.remove()
-    flops = counter.get_flop_counts()
-    root = type(model).__name__
+    calls, macs = complexity.trace_parts(model, (1, 3, h, w), parts)
+    outputs = {p: {s: o[s] for s in LEVELS} if p == "backbone" else o for p, (_, o) in calls.items()}
     rows = []
     for path in outputs:                                         # the order the forward ran
         if path == "pose" and model.flags["heatmap_fusion"]:    # Eq. 1 runs before the branches
@@ -88,7 +71,7 @@ def shape_table(model: nn.Module) -> list[dict]:
                          "output": f"1 x {h // stride} x {w // stride}", "params": 0, "macs": 0})
         rows.append({"part": parts[path][0], "computes": parts[path][1], "output": _shape(outputs[path]),
                      "params": complexity.count_parameters(modules[path]),
-                     "macs": int(sum(flops.get(f"{root}.{path}", {}).values())) // 2})
+                     "macs": macs[path]})
     return rows
 
 

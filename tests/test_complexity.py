@@ -166,3 +166,15 @@ def test_compare_latency_interleaves_models():
     assert set(out) == {"a", "b"} and all(v["median_ms"] > 0 for v in out.values())
     with pytest.raises(ValueError, match="rounds"):
         compare_latency({"a": nn.Identity()}, (1, 3), rounds=0)
+
+
+def test_trace_parts_records_calls_in_order_and_their_macs():
+    from lmk.complexity import trace_parts
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 2, 1))
+    model.train()
+    calls, macs = trace_parts(model, (1, 3, 8, 8), ["2", "0"])
+    assert list(calls) == ["0", "2"] and model.training                  # the order they ran; mode kept
+    assert calls["0"][1].shape == (1, 4, 8, 8) and calls["2"][0].shape == (1, 4, 8, 8)
+    assert macs == {"0": 3 * 4 * 9 * 64, "2": 4 * 2 * 64}                # by hand: C_in C_out k^2 H W
+    with pytest.raises(ValueError, match=r"has no submodule \['9'\]"):
+        trace_parts(model, (1, 3, 8, 8), ["9"])
