@@ -21,7 +21,8 @@ from .models.atpn import LEVELS
 from .multitask_metrics import pose_degrees
 from .track import TrackResult, summarize
 
-__all__ = ["shape_table", "figures", "tracking_figures", "group_rows", "pose_along", "FIGURES"]
+__all__ = ["shape_table", "figures", "tracking_figures", "group_rows", "tracking_rows", "pose_along",
+           "FIGURES"]
 
 FIGURES = ("nme", "baseline_nme", "pose_mae", "pose_mae_baseline", "pose_fr", "pose_fr_baseline",
            "confidence_ap", "confidence_ap_baseline", "tracking_nme", "tracking_fr", "lost_rate",
@@ -124,6 +125,30 @@ def group_rows(groups: dict, keys=("nme", "pose_mae", "pose_fr", "confidence_ap"
             scale = 1.0 if key == "pose_mae" else 100.0
             row[key] = scale * float(np.mean(values)) if np.isfinite(values).all() else float("nan")
         rows.append(row)
+    return rows
+
+
+def tracking_rows(groups: dict) -> list[dict]:
+    """Xia Table 4 in miniature: ``{label: [lmk.track.summarize dicts, one per seed]}`` -> rows.
+
+    Means over seeds of the frames, detector calls, calls saved, lost frames (Xia's tracking
+    failure rate), NME and FR0.1 (percent), and a last row for the last frame's truth (no motion),
+    read from the first group's first summary (every tracker of a table tracks the same videos).
+    """
+    rows = []
+    for label, sums in groups.items():
+        mean = lambda key: float(np.mean([s[key] for s in sums]))      # noqa: E731
+        calls = mean("detector_calls")
+        rows.append({"tracker": label, "seeds": len(sums), "frames": int(mean("frames")),
+                     "detector calls": int(calls) if calls.is_integer() else round(calls, 1),
+                     "calls saved %": round(100 * mean("detector_calls_saved"), 2),
+                     "lost %": round(100 * mean("lost_rate"), 2), "NME %": round(100 * mean("mean_nme"), 2),
+                     "FR0.1 %": round(100 * mean("failure_rate"), 2)})
+    first = next(iter(groups.values()))[0]
+    rows.append({"tracker": "last frame's truth (no motion)", "seeds": "-",
+                 "frames": first["frames"] - first["videos"], "detector calls": "-", "calls saved %": "-",
+                 "lost %": "-", "NME %": round(100 * first["baseline_mean_nme"], 2),
+                 "FR0.1 %": round(100 * first["baseline_failure_rate"], 2)})
     return rows
 
 

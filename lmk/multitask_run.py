@@ -121,17 +121,17 @@ def merge_histories(histories: list[History]) -> History:
 
 
 # --------------------------------------------------------------------------------- ATPN
-def atpn_datasets(cfg: dict, train_source, val_source, seed: int = 0) -> dict:
+def atpn_datasets(cfg: dict, train_source, val_source, seed: int = 0, augment=None) -> dict:
     """The data of the three stages and of validation (faces + negatives), from a recipe config.
 
     Returns ``{"faces": MultitaskDataset (stages 1, 3), "faces_negatives": (stage 2),
     "val": MultitaskDataset with negatives, "plain": LandmarkDataset without augmentation}``.
-    Negatives are :class:`SynthNegatives` at the input size for every data source.
+    Negatives are :class:`SynthNegatives` at the input size for every data source. ``augment``
+    (an :class:`lmk.data.Augment`, or None) applies to the training faces and negatives.
     """
-    from .recipes import _augment            # the recipes' augmentation settings
     d = cfg["data"]
     size, margin = d["input_size"], d["margin"]
-    faces = LandmarkDataset(train_source, size, mode="crop", margin=margin, augment=_augment(cfg),
+    faces = LandmarkDataset(train_source, size, mode="crop", margin=margin, augment=augment,
                             seed=seed, cache=not isinstance(train_source, list))
     plain = LandmarkDataset(train_source, size, mode="crop", margin=margin)
     val_faces = LandmarkDataset(val_source, size, mode="crop", margin=margin,
@@ -233,7 +233,7 @@ def validation_videos(cfg: dict, n: int = VIDEO_VAL_N, seed: int = VIDEO_VAL_SEE
 
 def predictor(model, cfg: dict):
     """The :class:`lmk.track.Tracker` ``predict_fn`` of a trained ATPN or Yin tracker."""
-    from .recipes import build_codec
+    from .recipes import build_codec        # recipes imports this module: a real cycle
     if cfg["model"] == "atpn":
         return atpn_predictor(model.eval())
     if cfg["model"] == "yin":
@@ -271,7 +271,7 @@ def task_metrics(model, cfg: dict, mean_pose_deg=None, n: int = 256, seed: int =
     """
     out = {}
     if cfg["model"] == "atpn":
-        from .zoo import validation_dataset
+        from .zoo import validation_dataset  # zoo imports this module: a real cycle
         faces = validation_dataset(cfg, n, seed)
         d = cfg["data"]
         val = MultitaskDataset(faces, SynthNegatives(len(faces), size=d["input_size"],

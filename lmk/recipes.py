@@ -342,7 +342,7 @@ def _run_atpn(cfg, train_src, val_src, layout, start, *, device, checkpoint_dir,
               show_progress) -> Result:
     """Xia's three stages (:func:`lmk.multitask_run.train_atpn`) and the evaluation with negatives."""
     t = cfg["train"]
-    data = atpn_datasets(cfg, train_src, val_src, seed=t["seed"])
+    data = atpn_datasets(cfg, train_src, val_src, seed=t["seed"], augment=_augment(cfg))
     shape = mean_shape(data["plain"])
     pose0 = mean_pose_of(data["plain"]) if data["faces"].has_pose else None
     torch.manual_seed(t["seed"])

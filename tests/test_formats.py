@@ -364,3 +364,19 @@ def test_sample_set_reads_in_300w_format():
     h, w = item["image"].shape[:2]
     assert item["landmarks"].shape == (68, 2)
     assert (item["landmarks"] > -0.5).all() and (item["landmarks"][:, 0] < w - 0.5).all()
+
+
+def test_read_300vw_videos_reads_every_video_folder_in_order(tmp_path):
+    from lmk.data import read_300vw_videos, synth_video, write_300vw
+    for name in ("002", "001"):
+        v = synth_video((5, int(name)), 4, 64)
+        write_300vw(tmp_path / name, v["frames"], v["landmarks"])
+    (tmp_path / "notes").mkdir()
+    videos = read_300vw_videos(tmp_path, stop=3)
+    assert len(videos) == 2 and videos[0]["frames"].shape == (3, 64, 64, 3)
+    np.testing.assert_allclose(videos[0]["landmarks"], synth_video((5, 1), 4, 64)["landmarks"][:3], atol=1e-3)
+    assert len(read_300vw_videos(tmp_path, n=1)) == 1
+    with pytest.raises(ValueError, match="holds no video folder"):
+        read_300vw_videos(tmp_path / "notes")
+    with pytest.raises(ValueError, match="is not a folder"):
+        read_300vw_videos(tmp_path / "none")

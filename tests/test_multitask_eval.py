@@ -15,7 +15,7 @@ from lmk.data import synth_video  # noqa: E402
 from lmk.data.transforms import crop_matrix, normalize_image, warp_image  # noqa: E402
 from lmk.models import ATPN  # noqa: E402
 from lmk.ops import cheap_heatmap  # noqa: E402
-from lmk.track import Tracker, atpn_predictor  # noqa: E402
+from lmk.track import Tracker, atpn_predictor, summarize  # noqa: E402
 from lmk.train import History  # noqa: E402
 
 
@@ -103,6 +103,18 @@ def test_group_rows_average_seeds_in_percent_and_degrees():
     nan = multitask_eval.group_rows({"x": [{"nme": float("nan"), "pose_mae": 1.0, "confidence_ap": 1.0}]},
                                     keys=("nme",))
     assert math.isnan(nan[0]["nme"])
+
+
+def test_tracking_rows_average_seeds_and_end_with_the_last_frame(tracked):
+    _, result = tracked
+    s = summarize([result])
+    other = {**s, "mean_nme": s["mean_nme"] + 0.02, "detector_calls": s["detector_calls"] + 1}
+    rows = multitask_eval.tracking_rows({"ATPN": [s, other], "one": [s]})
+    assert [r["tracker"] for r in rows] == ["ATPN", "one", "last frame's truth (no motion)"]
+    assert rows[0]["seeds"] == 2 and rows[0]["NME %"] == round(100 * (s["mean_nme"] + 0.01), 2)
+    assert rows[0]["detector calls"] == s["detector_calls"] + 0.5
+    assert rows[2]["frames"] == 4 and rows[2]["NME %"] == round(100 * float(np.mean(result.baseline_nme)), 2)
+    assert s["frames"] == 5
 
 
 def test_pose_along_reads_the_trackers_own_crops(small_atpn, tracked):

@@ -3,6 +3,7 @@
 # Real formats, datasets and transforms.
 from .errors import AnnotationError, ImageError
 from .formats import (find_image, read_image, read_jd106, read_pts, read_wflw, read_300vw,
+                      read_300vw_videos,
                       verify_image, write_image, write_jd106, write_pts, write_wflw, write_300vw)
 from .sources import AnnotationSet, JD106Folder, PtsFolder, WFLWAnnotations, open_sample
 from .transforms import Augment
@@ -17,7 +18,7 @@ from .multitask import HAS_LANDMARKS, MultitaskDataset, landmark_mask, synth_mul
 
 __all__ = [
     "AnnotationError", "ImageError", "find_image", "read_image", "read_jd106", "read_pts",
-    "read_wflw", "read_300vw", "verify_image", "write_image", "write_jd106", "write_pts",
+    "read_wflw", "read_300vw", "read_300vw_videos", "verify_image", "write_image", "write_jd106", "write_pts",
     "write_wflw", "write_300vw",
     "AnnotationSet", "JD106Folder", "PtsFolder", "WFLWAnnotations", "open_sample", "Augment",
     "DatasetItemError", "LandmarkDataset", "data_label", "open_dataset", "open_source",

@@ -203,6 +203,22 @@ def read_300vw(folder, start: int = 0, stop: int | None = None) -> dict:
             "frame_index": np.arange(start, stop)}
 
 
+def read_300vw_videos(root, n: int | None = None, stop: int | None = None) -> list[dict]:
+    """The first ``n`` (default all) 300VW video folders under ``root`` in name order, each read
+    by :func:`read_300vw` up to frame ``stop``. Sub-folders without ``vid.avi`` are passed over.
+
+    Raises:
+        ValueError: ``root`` is not a folder or holds no video folder.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise ValueError(f"300VW root {root} is not a folder")
+    folders = sorted(d for d in root.iterdir() if d.is_dir() and (d / "vid.avi").is_file())
+    if not folders:
+        raise ValueError(f"300VW root {root} holds no video folder (a sub-folder with vid.avi and annot/)")
+    return [read_300vw(f, 0, stop) for f in folders[:n]]
+
+
 def write_300vw(folder, frames, landmarks, fps: float = 25.0) -> None:
     """Write a 300VW-style folder (``vid.avi`` as MJPG, ``annot/000001.pts`` ...)."""
     frames, landmarks = np.asarray(frames), np.asarray(landmarks)
