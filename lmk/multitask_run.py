@@ -20,7 +20,7 @@ baselines, and either model's tracking figures on the zoo's validation videos
 
 from __future__ import annotations
 
-import copy
+import functools
 import operator
 from pathlib import Path
 
@@ -225,10 +225,25 @@ def train_yin(model, cfg: dict, codec, train_videos, val_videos, *, device="cpu"
 
 
 # --------------------------------------------------------------------------------- scoring
+@functools.lru_cache(maxsize=4)
+def _rendered_videos(n: int, T: int, size: int, seed: int, difficulty) -> tuple:
+    return tuple(_videos(n, T, size, seed, difficulty))
+
+
+@functools.lru_cache(maxsize=4)
+def _rendered_negatives(n: int, size: int, seed: int, difficulty) -> tuple:
+    negatives = SynthNegatives(n, size=size, seed=seed, difficulty=difficulty)
+    return tuple(negatives[i] for i in range(n))
+
+
 def validation_videos(cfg: dict, n: int = VIDEO_VAL_N, seed: int = VIDEO_VAL_SEED) -> list:
-    """The zoo's validation videos for a recipe config (``n`` of ``seed``, 64 frames each)."""
+    """The zoo's validation videos for a recipe config (``n`` of ``seed``, 64 frames each).
+
+    Rendered once per process and shared (the zoo scores many models on the same videos);
+    treat them as read-only.
+    """
     d = cfg["data"]
-    return _videos(n, VIDEO_VAL_T, d["render_size"], seed, d["difficulty"])
+    return list(_rendered_videos(n, VIDEO_VAL_T, d["render_size"], seed, d["difficulty"]))
 
 
 def predictor(model, cfg: dict):
@@ -274,8 +289,8 @@ def task_metrics(model, cfg: dict, mean_pose_deg=None, n: int = 256, seed: int =
         from .zoo import validation_dataset  # zoo imports this module: a real cycle
         faces = validation_dataset(cfg, n, seed)
         d = cfg["data"]
-        val = MultitaskDataset(faces, SynthNegatives(len(faces), size=d["input_size"],
-                                                     seed=NEGATIVES_VAL_SEED, difficulty=d["difficulty"]))
+        val = MultitaskDataset(faces, _rendered_negatives(len(faces), d["input_size"], NEGATIVES_VAL_SEED,
+                                                          d["difficulty"]))
         ev = evaluate(model.eval(), val, operator.itemgetter("landmarks"), device="cpu",
                       norm=cfg["train"]["norm"], metrics=atpn_metrics(mean_pose_deg))
         out.update(ev.metrics)

@@ -232,9 +232,10 @@ class Tracker:
                              "finite (x0, y0, x1, y1) with x1 > x0 and y1 > y0")
         return box
 
-    def _predict(self, crop, matrix, n: int, index: int):
-        """``(landmarks (N, 2) crop px float64, confidence float or None)``, checked."""
-        out = self.predict_fn(crop, matrix[None])
+    def _predict(self, crops, matrices, n: int, index: int):
+        """``(landmarks (B, N, 2) crop px float64, confidence (B,) float64 or None)``, checked."""
+        b = len(crops)
+        out = self.predict_fn(crops, matrices)
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             raise ValueError(f"predict_fn must return (landmarks, confidence or None), got "
                              f"{type(out).__name__} at frame {index}")
@@ -242,19 +243,19 @@ class Tracker:
         if isinstance(points, torch.Tensor):
             points = points.detach().cpu().double().numpy()
         points = np.asarray(points, dtype=np.float64)
-        if points.shape != (1, n, 2):
+        if points.shape != (b, n, 2):
             raise ValueError(f"predict_fn returned landmarks of shape {points.shape} at frame "
-                             f"{index}; expected (1, {n}, 2) in crop pixels")
+                             f"{index}; expected ({b}, {n}, 2) in crop pixels")
         if confidence is None:
-            return points[0], None
+            return points, None
         if isinstance(confidence, torch.Tensor):
             confidence = confidence.detach().cpu().double().numpy()
         confidence = np.asarray(confidence, dtype=np.float64)
-        if confidence.shape != (1,) or not 0.0 <= confidence[0] <= 1.0:
+        if confidence.shape != (b,) or not ((confidence >= 0.0) & (confidence <= 1.0)).all():
             raise ValueError(f"predict_fn returned confidence {confidence.tolist()} at frame "
-                             f"{index}; expected shape (1,) with a probability in [0, 1] "
+                             f"{index}; expected shape ({b},) with probabilities in [0, 1] "
                              "(apply torch.sigmoid to a logit) or None")
-        return points[0], float(confidence[0])
+        return points, confidence
 
     def _keeps_track(self, points: np.ndarray, box: np.ndarray, anchor: np.ndarray,
                      confidence) -> bool:
@@ -281,43 +282,71 @@ class Tracker:
     def track(self, video) -> TrackResult:
         """Track one video: a dict with ``frames`` ``(T, H, W, 3)`` uint8 and ``landmarks``
         ``(T, N, 2)`` (the truth, for the scores and the simulated detector)."""
-        frames, truth = check_video(video)
-        t_count, n = truth.shape[:2]
+        return self._track_together([video], [check_video(video)])[0]
+
+    def track_all(self, videos, show_progress: bool = False, batch: int = 16) -> list[TrackResult]:
+        """:meth:`track` every video of a sequence (e.g. a :class:`lmk.data.SynthVideos`).
+
+        Videos of the same length are tracked together, up to ``batch`` at a time: frame ``t``
+        of each goes through the network in one batch. Each video keeps its own ROI, detector
+        calls and state (a predictor's ``reset`` starts every group), so the results are those
+        of :meth:`track` on each video (up to float rounding of batched convolutions).
+        """
+        videos = [videos[i] for i in range(len(videos))]
+        checked = [check_video(video, f"videos[{i}]") for i, video in enumerate(videos)]
+        by_shape = {}
+        for i, (_, truth) in enumerate(checked):
+            by_shape.setdefault(truth.shape, []).append(i)
+        groups = [ids[k:k + batch] for ids in by_shape.values() for k in range(0, len(ids), batch)]
+        results = [None] * len(videos)
+        for ids in progress(groups, disable=not show_progress, desc="tracking"):
+            together = self._track_together([videos[i] for i in ids], [checked[i] for i in ids])
+            for i, result in zip(ids, together):
+                results[i] = result
+        return results
+
+    def _track_together(self, videos, checked) -> list[TrackResult]:
+        """Xia's loop over videos of one length ``T`` and ``N`` landmarks, frame by frame;
+        ``checked``: their ``check_video`` arrays."""
+        t_count, n = checked[0][1].shape[:2]
+        b = len(videos)
         reset = getattr(self.predict_fn, "reset", None)
         if callable(reset):
             reset()
-        landmarks = np.empty((t_count, n, 2))
-        confidence = np.full(t_count, np.nan)
-        detected = np.zeros(t_count, bool)
-        lost = np.zeros(t_count, bool)
-        boxes = np.empty((t_count, 4))
-        transforms = np.empty((t_count, 2, 3))
-        previous = None                                   # landmarks that place the next ROI
+        landmarks = np.empty((b, t_count, n, 2))
+        confidence = np.full((b, t_count), np.nan)
+        detected = np.zeros((b, t_count), bool)
+        lost = np.zeros((b, t_count), bool)
+        boxes = np.empty((b, t_count, 4))
+        transforms = np.empty((b, t_count, 2, 3))
+        previous = [None] * b                             # landmarks that place the next ROI
+        anchor = [None] * b                               # the last detector box
         for t in range(t_count):
-            if previous is None or self.detect_every_frame:
-                boxes[t], detected[t] = self._detect(video, t), True
-                anchor = boxes[t]
-            else:
-                boxes[t] = box_from_landmarks(previous)
-            m = crop_matrix(boxes[t], self.input_size, self.margin)
-            crop = normalize_image(warp_image(frames[t], m, self.input_size))[None]
-            points, conf = self._predict(crop, m, n, t)
-            landmarks[t] = to_original(points, m)
-            transforms[t] = m
-            if conf is not None:
-                confidence[t] = conf
-            lost[t] = not self._keeps_track(landmarks[t], boxes[t], anchor, conf)
-            previous = None if lost[t] else landmarks[t]
-        nme = np.asarray(metrics.nme(landmarks, truth, norm=self.norm, layout=self.layout))
-        baseline = np.asarray(metrics.nme(truth[:-1], truth[1:], norm=self.norm,
-                                          layout=self.layout))
-        return TrackResult(landmarks, truth, nme, baseline, confidence, detected, lost, boxes,
-                           transforms, self.norm)
-
-    def track_all(self, videos, show_progress: bool = False) -> list[TrackResult]:
-        """:meth:`track` every video of a sequence (e.g. a :class:`lmk.data.SynthVideos`)."""
-        return [self.track(videos[i])
-                for i in progress(range(len(videos)), disable=not show_progress, desc="tracking")]
+            crops = []
+            for v, (frames, _) in enumerate(checked):
+                if previous[v] is None or self.detect_every_frame:
+                    boxes[v, t], detected[v, t] = self._detect(videos[v], t), True
+                    anchor[v] = boxes[v, t]
+                else:
+                    boxes[v, t] = box_from_landmarks(previous[v])
+                transforms[v, t] = crop_matrix(boxes[v, t], self.input_size, self.margin)
+                crops.append(normalize_image(warp_image(frames[t], transforms[v, t], self.input_size)))
+            points, conf = self._predict(torch.stack(crops), transforms[:, t], n, t)
+            for v in range(b):
+                landmarks[v, t] = to_original(points[v], transforms[v, t])
+                c = None if conf is None else float(conf[v])
+                if c is not None:
+                    confidence[v, t] = c
+                lost[v, t] = not self._keeps_track(landmarks[v, t], boxes[v, t], anchor[v], c)
+                previous[v] = None if lost[v, t] else landmarks[v, t]
+        results = []
+        for v, (_, truth) in enumerate(checked):
+            nme = np.asarray(metrics.nme(landmarks[v], truth, norm=self.norm, layout=self.layout))
+            baseline = np.asarray(metrics.nme(truth[:-1], truth[1:], norm=self.norm,
+                                              layout=self.layout))
+            results.append(TrackResult(landmarks[v], truth, nme, baseline, confidence[v], detected[v],
+                                       lost[v], boxes[v], transforms[v], self.norm))
+        return results
 
 
 # ---------------------------------------------------------------------- predictors

@@ -16,7 +16,7 @@ Command line::
 
     python -m lmk.zoo list
     python -m lmk.zoo build [NAME ...] [--jobs 2]     # default: every recipe (make zoo)
-    python -m lmk.zoo verify [NAME ...]               # today's code still gives the manifest's numbers
+    python -m lmk.zoo verify [NAME ...] [--jobs 2]    # today's code still gives the manifest's numbers
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from . import metrics, multitask_run, recipes
 from .data import LandmarkDataset, open_source, to_original
 from .data.transforms import alignment_matrix, crop_matrix, normalize_image, warp_image
 from .layouts import layout_for
+from .models.heatmap import unflip_heatmaps
 from .progress import progress
 
 ZOO_DIR = Path(__file__).resolve().parents[1] / "data" / "zoo"
@@ -177,22 +178,31 @@ def validation_dataset(cfg: dict, n: int | None = None, seed: int = VAL_SEED) ->
 
 @torch.no_grad()
 def score_dataset(model, cfg: dict, dataset, shape, methods=("dark",), flip: bool = False,
-                  device="cpu", batch: int = 64) -> dict:
+                  device="cpu", batch: int = 64, flip_methods=()) -> dict:
     """Score ``model`` on a :class:`lmk.data.LandmarkDataset` with each decoder in ``methods``.
 
     Decodes batch by batch (only the ``(B, N, 2)`` points are kept, never all the heatmaps).
+    ``flip`` scores every method with Earp's flip test-time averaging instead; ``flip_methods``
+    scores those decoders with it *as well*, as ``"<method>+flip"``, reusing the plain pass (so
+    the mirrored images are the only extra forward pass).
     Returns ``{"methods": {method: {"nme", "auc", "failure_rate", "nmes"}}, "baseline_nmes"}``.
     """
     codecs = {m: recipes.build_codec(cfg, m) for m in methods}
+    flipped = {f"{m}+flip": recipes.build_codec(cfg, m) for m in flip_methods}
     layout = layout_for(len(np.asarray(shape)))
     net = (recipes.flip_averaged(model, layout) if flip else model).to(device).eval()
-    points, truth = {m: [] for m in methods}, []
+    points, truth = {m: [] for m in (*codecs, *flipped)}, []
     for start in range(0, len(dataset), batch):
         items = [dataset[i] for i in range(start, min(start + batch, len(dataset)))]
-        out = net(torch.stack([it["image"] for it in items]).to(device))
-        out = tree_map(lambda t: t.float().cpu() if isinstance(t, torch.Tensor) else t, out)
+        images = torch.stack([it["image"] for it in items]).to(device)
+        out = tree_map(lambda t: t.float().cpu() if isinstance(t, torch.Tensor) else t, net(images))
         for m, codec in codecs.items():
             points[m].append(codec.decode(out).double())
+        if flipped:
+            mirrored = unflip_heatmaps(net(images.flip(-1)).float().cpu(), layout.flip_perm)
+            averaged = 0.5 * (out + mirrored)                # as lmk.models.flip_test_heatmaps
+            for m, codec in flipped.items():
+                points[m].append(codec.decode(averaged).double())
         truth.append(torch.stack([it["landmarks"] for it in items]).double())
     truth = torch.cat(truth).numpy()
     norm = cfg["train"]["norm"]
@@ -209,7 +219,7 @@ def summary(nmes) -> dict:
 
 
 def score(model, cfg: dict, shape, n: int | None = None, seed: int | None = None, methods=None,
-          flip: bool = False) -> dict:
+          flip: bool = False, flip_methods=()) -> dict:
     """:func:`score_dataset` on the zoo's validation faces (``n`` of ``seed``, default 256 of 0).
 
     A tracker (Yin's, model kind ``"yin"``) is scored on every frame of ``n`` validation videos
@@ -226,7 +236,7 @@ def score(model, cfg: dict, shape, n: int | None = None, seed: int | None = None
             multitask_run.VIDEO_VAL_SEED if seed is None else seed)
         return {"methods": {"tracking": summary(nmes)}, "baseline_nmes": baseline, "tracks": tracks}
     return score_dataset(model, cfg, validation_dataset(cfg, n, VAL_SEED if seed is None else seed),
-                         shape, methods, flip)
+                         shape, methods, flip, flip_methods=flip_methods)
 
 
 def evaluate(name: str, n: int | None = None, seed: int | None = None, method: str | None = None,
@@ -317,7 +327,7 @@ def build_one(name: str, zoo_dir=None, threads: int = 1, command: str = "") -> d
     flip = cfg["notebook"] == "03" and cfg["model"] == "heatmap"     # the tricks of Earp et al.
     shape = np.round(res.mean_shape, 4)             # as stored in the manifest
     val_seed = multitask_run.VIDEO_VAL_SEED if cfg["model"] == "yin" else VAL_SEED
-    s = score(model.eval(), cfg, shape, seed=val_seed)
+    s = score(model.eval(), cfg, shape, seed=val_seed, flip_methods=("dark",) if flip else ())
     record = _metrics_record(s)
     extra = {}
     if cfg["model"] in ("atpn", "yin"):          # pose, confidence and tracking (notebook 06)
@@ -325,9 +335,6 @@ def build_one(name: str, zoo_dir=None, threads: int = 1, command: str = "") -> d
         extra["mean_pose"] = None if pose0 is None else np.round(pose0, 4).tolist()
         extra["task_metrics"] = multitask_run.task_metrics(model, cfg, extra["mean_pose"],
                                                            tracks=s.get("tracks"))
-    if flip:
-        record["dark+flip"] = _metrics_record(score(model, cfg, shape, methods=("dark",),
-                                                    flip=True))["dark"]
     h = res.history
     return {"name": name, "notebook": cfg["notebook"], "file": path.name, "recipe": cfg,
             "seed": cfg["train"]["seed"], "tags": cfg["tags"], "method": recipes.main_decoder(cfg),
@@ -397,9 +404,16 @@ def _build_wave(selected, jobs, zoo_dir, command, failed, log) -> None:
 
 TASK_TOLERANCE = {"pose_mae": 0.05, "pose_mae_baseline": 1e-6, "pose_fr": 1.01 / VAL_N,
                   "pose_fr_baseline": 1e-6, "confidence_ap": 2e-3, "confidence_ap_baseline": 1e-6,
-                  "mean_nme": 2e-4, "failure_rate": 1.01 / 512, "baseline_mean_nme": 1e-6,
-                  "lost_rate": 1.01 / 512, "detector_calls_saved": 1.01 / 512}
-"""verify: allowed drift of the notebook-06 figures (degrees, fractions; one of 256 faces or 512 frames)."""
+                  "mean_nme": 1e-3, "failure_rate": 0.025, "baseline_mean_nme": 1e-6,
+                  "lost_rate": 0.01, "detector_calls_saved": 0.01}
+"""verify: allowed drift of the notebook-06 figures (degrees, fractions).
+
+Pose and confidence: one of 256 faces. Tracking is looser, because the loop feeds each frame's
+landmarks back into the next frame's crop, so float rounding that depends on the thread count or
+the batch (a few 1e-7) grows along a video: ATPN's tracking NME moved by up to 4.2e-4 and its
+FR0.1 by up to 5 of 512 frames between one and two threads (measured on every ATPN entry);
+the tolerances are about twice that.
+"""
 
 
 def _close(now, shipped, limit: float) -> bool:
@@ -424,52 +438,71 @@ def _check_task_metrics(name: str, shipped: dict, now: dict, where: str = "") ->
     return problems
 
 
-def verify(selected=None, zoo_dir=None, log=print) -> list[str]:
+def verify(selected=None, zoo_dir=None, log=print, jobs: int = 1) -> list[str]:
     """Re-evaluate shipped models with today's code; return the problems found (empty: all good).
 
     A problem is a recipe whose current definition differs from the one recorded, missing or
-    corrupt weights, or a metric that moved beyond :data:`TOLERANCE` from the manifest.
+    corrupt weights, or a metric that moved beyond :data:`TOLERANCE` (and a notebook-06 figure
+    beyond :data:`TASK_TOLERANCE`) from the manifest. ``jobs > 1`` checks models in that many
+    one-thread processes (the command line's default is 2).
     """
     entries = manifest(zoo_dir)
     problems = [] if selected else [f"{n}: recipe has no zoo entry; build it with `python -m lmk.zoo build {n}`"
                                     for n in recipes.RECIPES if n not in entries]
-    for name in selected or list(entries):
-        try:
-            model, e = load(name, zoo_dir)
-        except ZooError as exc:
-            problems.append(str(exc))
+    names = list(selected or entries)
+    if jobs <= 1:
+        for name in names:
+            found, line = _verify_one(name, zoo_dir)
+            problems += found
+            if line:
+                log(line)
+        return problems
+    heavy_first = sorted(names, key=lambda n: entries.get(n, {}).get("recipe", {}).get("model")
+                         not in ("atpn", "yin"))     # the trackers take longest: start them first
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
+                             initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        futures = {pool.submit(_verify_one, name, zoo_dir): name for name in heavy_first}
+        found_by = {}
+        for fut in as_completed(futures):
+            found_by[futures[fut]], line = fut.result()
+            if line:
+                log(line)
+    return problems + [p for name in names for p in found_by[name]]
+
+
+def _verify_one(name: str, zoo_dir=None) -> tuple[list[str], str | None]:
+    """``(problems, the line to log)`` of one shipped model (see :func:`verify`)."""
+    try:
+        model, e = load(name, zoo_dir)
+    except ZooError as exc:
+        return [str(exc)], None
+    if name not in recipes.RECIPES:
+        return [f"{name}: no recipe of that name any more (remove the entry or rebuild)"], None
+    if recipes.RECIPES[name].config("zoo") != e["recipe"]:
+        return [f"{name}: its recipe changed since the weights were built; rebuild it "
+                f"with `python -m lmk.zoo build {name}`"], None
+    problems = []
+    s = score(model, e["recipe"], e["mean_shape"], e["validation"]["n"], e["validation"]["seed"],
+              flip_methods=("dark",) if "dark+flip" in e["metrics"] else ())
+    now = _metrics_record(s)
+    scored = len(next(iter(s["methods"].values()))["nmes"])      # faces, or a tracker's frames
+    tol = {**TOLERANCE, "failure_rate": 1.01 / scored}
+    for method, shipped in e["metrics"].items():
+        if method not in now:
             continue
-        if name not in recipes.RECIPES:
-            problems.append(f"{name}: no recipe of that name any more (remove the entry or rebuild)")
-            continue
-        if recipes.RECIPES[name].config("zoo") != e["recipe"]:
-            problems.append(f"{name}: its recipe changed since the weights were built; rebuild it "
-                            f"with `python -m lmk.zoo build {name}`")
-            continue
-        s = score(model, e["recipe"], e["mean_shape"], e["validation"]["n"], e["validation"]["seed"])
-        now = _metrics_record(s)
-        if "dark+flip" in e["metrics"]:
-            now["dark+flip"] = _metrics_record(score(model, e["recipe"], e["mean_shape"], e["validation"]["n"],
-                                                     e["validation"]["seed"], ("dark",), flip=True))["dark"]
-        scored = len(next(iter(s["methods"].values()))["nmes"])      # faces, or a tracker's frames
-        tol = {**TOLERANCE, "failure_rate": 1.01 / scored}
-        for method, shipped in e["metrics"].items():
-            if method not in now:
-                continue
-            for key, limit in tol.items():
-                if not _close(now[method][key], shipped[key], limit):
-                    problems.append(f"{name}: {method} {key} is {now[method][key]:.5f}, the manifest "
-                                    f"says {shipped[key]:.5f} (tolerance {limit:.5f})")
-        if "task_metrics" in e:
-            problems += _check_task_metrics(name, e["task_metrics"],
-                                            multitask_run.task_metrics(model, e["recipe"], e["mean_pose"],
-                                                                       tracks=s.get("tracks")))
-        base = float(s["baseline_nmes"].mean())
-        if abs(base - e["baseline_nme"]) > TOLERANCE["nme"]:
-            problems.append(f"{name}: mean-shape baseline {base:.5f}, manifest {e['baseline_nme']:.5f}")
-        log(f"{name:28s} NME {100 * now[e['method']]['nme']:5.2f} % (manifest "
-            f"{100 * e['metrics'][e['method']]['nme']:5.2f} %)  baseline {100 * base:5.2f} %")
-    return problems
+        for key, limit in tol.items():
+            if not _close(now[method][key], shipped[key], limit):
+                problems.append(f"{name}: {method} {key} is {now[method][key]:.5f}, the manifest "
+                                f"says {shipped[key]:.5f} (tolerance {limit:.5f})")
+    if "task_metrics" in e:
+        problems += _check_task_metrics(name, e["task_metrics"],
+                                        multitask_run.task_metrics(model, e["recipe"], e["mean_pose"],
+                                                                   tracks=s.get("tracks")))
+    base = float(s["baseline_nmes"].mean())
+    if abs(base - e["baseline_nme"]) > TOLERANCE["nme"]:
+        problems.append(f"{name}: mean-shape baseline {base:.5f}, manifest {e['baseline_nme']:.5f}")
+    return problems, (f"{name:28s} NME {100 * now[e['method']]['nme']:5.2f} % (manifest "
+                      f"{100 * e['metrics'][e['method']]['nme']:5.2f} %)  baseline {100 * base:5.2f} %")
 
 
 def main(argv=None) -> int:
@@ -481,6 +514,7 @@ def main(argv=None) -> int:
     b.add_argument("--jobs", type=int, default=2, help="parallel one-thread jobs (default 2)")
     v = sub.add_parser("verify", help="check that today's code reproduces the manifest")
     v.add_argument("names", nargs="*")
+    v.add_argument("--jobs", type=int, default=2, help="parallel one-thread processes (default 2)")
     args = parser.parse_args(argv)
     if args.command == "list":
         for name, e in manifest().items():
@@ -493,8 +527,10 @@ def main(argv=None) -> int:
             parser.error(f"--jobs must be >= 1, got {args.jobs}")
         build(args.names or None, jobs=args.jobs)
         return 0
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1, got {args.jobs}")
     start = time.perf_counter()
-    problems = verify(args.names or None)
+    problems = verify(args.names or None, jobs=args.jobs)
     for p in problems:
         print("FAIL", p, file=sys.stderr)
     print(f"verify: {len(problems)} problem(s), {time.perf_counter() - start:.0f} s")

@@ -230,3 +230,17 @@ def test_shipped_zoo_verifies():
     if not zoo.manifest():
         pytest.fail("data/zoo/manifest.json is missing: build the zoo with `make zoo`")
     assert zoo.verify(log=lambda *a: None) == []
+
+
+def test_flip_scored_alongside_equals_the_flip_averaged_model():
+    """score_dataset(flip_methods=...) reuses the plain pass; FlipAveraged is the independent path."""
+    torch.manual_seed(0)
+    cfg = recipes.configure("n03_sdsd", "zoo")
+    model = recipes.build_model(cfg).eval()
+    faces = zoo.validation_dataset(cfg, 8)
+    shape = np.full((68, 2), 32.0)
+    both = zoo.score_dataset(model, cfg, faces, shape, ("dark", "argmax"), flip_methods=("dark",))
+    alone = zoo.score_dataset(model, cfg, faces, shape, ("dark",), flip=True)
+    assert set(both["methods"]) == {"dark", "argmax", "dark+flip"}
+    np.testing.assert_allclose(both["methods"]["dark+flip"]["nmes"], alone["methods"]["dark"]["nmes"], atol=1e-6)
+    assert not np.allclose(both["methods"]["dark+flip"]["nmes"], both["methods"]["dark"]["nmes"])

@@ -160,7 +160,7 @@ def test_the_spread_rule_catches_a_slow_drift(video):
 def test_detection_mode_and_reset_per_video(video):
     oracle = Oracle(video)
     tracker = Tracker(oracle, SIZE, detect_every_frame=True)
-    results = tracker.track_all([video, video])
+    results = tracker.track_all([video, video], batch=1)
     assert oracle.resets == 2 and all(r.detected.all() for r in results)
     s = summarize(results)
     assert (s["videos"], s["frames"], s["detector_calls"]) == (2, 2 * T, 2 * T)
@@ -262,3 +262,29 @@ def test_bad_settings_are_named(video, kwargs, message):
     args = {"input_size": SIZE, **kwargs}
     with pytest.raises(ValueError, match=message):
         Tracker(Oracle(video), args.pop("input_size"), **args)
+
+
+def test_videos_tracked_together_equal_each_tracked_alone():
+    """track_all batches frame t of same-length videos; each keeps its own ROI, losses and calls."""
+    from lmk.models import ATPN
+    from lmk.track import atpn_predictor
+    torch.manual_seed(0)
+    model = ATPN(68, SIZE, width=0.25).eval()
+    videos = [synth_video((9, i), T=T if i != 1 else T - 2, size=64) for i in range(3)]
+    face = np.asarray(videos[0]["landmarks"][0])
+    model.set_mean_shape((face - face.min(0)) / np.ptp(face, 0) * SIZE * 0.6 + SIZE * 0.2)
+    with torch.no_grad():                      # an untrained net whose outputs vary by crop
+        model.tracking.fc.weight.mul_(300.0)
+        model.alignment.fc.weight.normal_(0.0, 0.01)
+    probe = Tracker(atpn_predictor(model), SIZE, detect_every_frame=True).track_all(videos, batch=1)
+    middle = float(np.median(np.concatenate([r.confidence for r in probe])))
+    tracker = Tracker(atpn_predictor(model), SIZE, threshold=middle)     # about half the frames lost
+    together = tracker.track_all(videos, batch=2)
+    for video, result in zip(videos, together):
+        alone = tracker.track(video)
+        assert len(result.nme) == len(video["frames"])
+        np.testing.assert_array_equal(result.detected, alone.detected)
+        np.testing.assert_array_equal(result.lost, alone.lost)
+        np.testing.assert_allclose(result.landmarks, alone.landmarks, atol=1e-4)
+        np.testing.assert_allclose(result.confidence, alone.confidence, atol=1e-6)
+    assert any(r.lost.any() for r in together) and not all(r.lost.all() for r in together)
