@@ -36,19 +36,21 @@ def check_video(video, name: str = "video") -> tuple[np.ndarray, np.ndarray]:
 
     Raises:
         ValueError: not a dict with ``frames`` and ``landmarks``, no frames, wrong shapes or
-            dtype, or non-finite landmarks (the message names the first bad frame).
+            dtype, frames or landmarks given as a list whose items differ in shape, or
+            non-finite landmarks (the message names the first bad frame).
     """
     if not isinstance(video, Mapping) or "frames" not in video or "landmarks" not in video:
         got = sorted(video) if isinstance(video, Mapping) else type(video).__name__
         raise ValueError(f"{name} must be a dict with 'frames' (T, H, W, 3) and 'landmarks' "
                          f"(T, N, 2), got {got}")
-    frames = np.asarray(video["frames"])
+    frames = _stack(video["frames"], f"{name}['frames']", "frame")
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"{name}['frames'] must be uint8 of shape (T, H, W, 3), got "
                          f"{frames.dtype} {frames.shape}")
     if len(frames) == 0:
         raise ValueError(f"{name} is empty: 'frames' has T = 0 frames")
-    landmarks = np.asarray(video["landmarks"], dtype=np.float64)
+    landmarks = np.asarray(_stack(video["landmarks"], f"{name}['landmarks']", "landmark set"),
+                           dtype=np.float64)
     if landmarks.ndim != 3 or landmarks.shape[0] != len(frames) or landmarks.shape[-1] != 2 \
             or landmarks.shape[1] == 0:
         raise ValueError(f"{name}['landmarks'] must have shape (T, N, 2) with T = {len(frames)} "
@@ -58,6 +60,18 @@ def check_video(video, name: str = "video") -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"{name}['landmarks'] must be finite; frame {int(np.argmax(bad))} has "
                          f"NaN or inf ({int(bad.sum())} such frame(s))")
     return frames, landmarks
+
+
+def _stack(items, name: str, noun: str) -> np.ndarray:
+    """``items`` as one array; a list (tuple) of arrays must agree in shape, or a ``ValueError``
+    names the first item that differs from item 0 (numpy's own message names neither)."""
+    if isinstance(items, (list, tuple)) and items:
+        shapes = [np.shape(item) for item in items]
+        bad = next((k for k, shape in enumerate(shapes) if shape != shapes[0]), None)
+        if bad is not None:
+            raise ValueError(f"{name}[{bad}] has shape {shapes[bad]} but {name}[0] has "
+                             f"{shapes[0]}; every {noun} of a video must have the same size")
+    return np.asarray(items)
 
 
 def jitter_box(box, rng: np.random.Generator, jitter: float) -> np.ndarray:
