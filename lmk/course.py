@@ -12,6 +12,7 @@ Examples::
     python -m lmk.course                          # all notebooks, fast mode
     python -m lmk.course --only 01 --only 02      # a subset
     python -m lmk.course --scale full -p DATA 300w -p DATA_ROOT /data/300w
+    python -m lmk.course --only 06 -p STAGE_EPOCHS 1,1,1   # a list: 1,1,1 or "[1, 1, 1]"
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .params import RULES, SPECS, ParameterError, check_namespace
+from .params import RULES, SPECS, Param, ParameterError, check_namespace
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,15 +105,47 @@ def find_notebooks(directory: Path, only: list[str] | None = None) -> list[Path]
     return paths
 
 
-def parse_value(text: str):
-    """Parse a ``-p NAME VALUE`` value: Python/JSON literals (1, 0.5, True, None, "x"), else a string."""
+LIST_SYNTAX = "comma-separated values such as 4,1,2, or a list in quotes: '[4, 1, 2]' or '(4, 1, 2)'"
+"""How a list parameter is written on the command line (``-p STAGE_EPOCHS 4,1,2``)."""
+
+
+def parse_value(text: str, param: Param | None = None):
+    """Parse a ``-p NAME VALUE`` value.
+
+    A scalar is a Python/JSON literal (1, 0.5, True, None, "x"), else the text itself as a
+    string. The value of a list parameter (``param.is_list``: ``STAGE_EPOCHS``, ``RATIOS_1D``,
+    ``STRATEGIES`` ...) is always a list, written ``[a, b]``, ``(a, b)`` or ``a,b``, each item
+    a scalar (``[SSSS, SDSD]`` needs no quotes; one item ``0.5`` is ``[0.5]``), or ``None``.
+    A list, not a tuple: papermill writes a tuple into the notebook as the *string* ``"(1, 1)"``.
+    """
     lowered = {"true": True, "false": False, "null": None, "none": None}
-    if text.lower() in lowered:
-        return lowered[text.lower()]
+    if text.strip().lower() in lowered:
+        return lowered[text.strip().lower()]
     try:
-        return ast.literal_eval(text)
+        value = ast.literal_eval(text.strip())
     except (ValueError, SyntaxError):
-        return text
+        value = text
+    if param is None or not param.is_list:
+        return value
+    if isinstance(value, (list, tuple)):
+        return _injectable(value)
+    body = (value if isinstance(value, str) else text).strip()     # '"SSSS,SDSD"' quoted whole
+    if body[:1] + body[-1:] in ("[]", "()"):
+        body = body[1:-1]
+    return [parse_value(item.strip()) for item in body.split(",")] if body.strip() else []
+
+
+def _injectable(value):
+    """``value`` as papermill writes it faithfully: tuples as lists, numpy scalars as Python
+    numbers (papermill writes any other type as a string of its ``str``)."""
+    if isinstance(value, (list, tuple)):
+        return [_injectable(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def declaration(name: str, specs=SPECS) -> Param | None:
+    """The declaration of parameter ``name`` in the first notebook of ``specs`` declaring it."""
+    return next((spec[name] for spec in specs.values() if name in spec), None)
 
 
 def notebook_defaults(path: Path) -> dict:
@@ -145,7 +178,9 @@ def check_course_params(params: dict, notebooks: list[Path], specs=SPECS, rules=
     Each user value is checked by the declaration (``specs[NN]``) of every notebook that declares
     it, together with that notebook's defaults for the rest, so rules across parameters
     (``DATA="300w"`` without ``DATA_ROOT``) are caught. Path parameters are made absolute (the
-    notebooks run in their own folder). A ``RESULTS`` file is honoured for one notebook and
+    notebooks run in their own folder); tuples become lists and numpy scalars Python numbers,
+    which papermill writes as they are (it writes a tuple as a string), and the values checked
+    are the values the notebooks receive. A ``RESULTS`` file is honoured for one notebook and
     rejected for several, which would overwrite it.
 
     Raises:
@@ -173,7 +208,7 @@ def check_course_params(params: dict, notebooks: list[Path], specs=SPECS, rules=
                              f"<run folder>/<notebook>.results.json for each)", parameter="RESULTS")
     plan, failures = {}, []
     for path, spec in declared.items():
-        mine = {n: _absolute(v) if spec[n].path and isinstance(v, str) else v
+        mine = {n: _injectable(_absolute(v) if spec[n].path and isinstance(v, str) else v)
                 for n, v in params.items() if n in spec}
         try:
             check_namespace({**notebook_defaults(path), **mine}, spec, path.stem, rules)
@@ -304,7 +339,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cell-timeout", type=float, default=None,
                         help="seconds one cell may run (default: 1800 in fast mode, none in full)")
     args = parser.parse_args(argv)
-    params = {name: parse_value(value) for name, value in args.parameter}
+    params = {name: parse_value(value, declaration(name)) for name, value in args.parameter}
     if "SCALE" in params and params["SCALE"] != args.scale and args.scale != "fast":
         parser.error("give SCALE either as --scale or as -p SCALE, not both with different values")
     params.setdefault("SCALE", args.scale)
@@ -314,7 +349,12 @@ def main(argv=None) -> int:
             timeout = 1800.0
         run_course(params, only=args.only, out_dir=args.out, notebooks_dir=args.notebooks,
                    cell_timeout=timeout)
-    except (ParameterError, FileNotFoundError) as exc:
+    except ParameterError as exc:
+        param = declaration(exc.parameter) if exc.parameter in params else None
+        hint = f"; on the command line a list is {LIST_SYNTAX}" if param and param.is_list else ""
+        print(f"error: {exc}{hint}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except RuntimeError as exc:

@@ -25,6 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import torch
+
+from .data import DATA_NAMES, check_300vw_root
+from .evaluation import resolve_device
+from .models.heads import check_strategy
+
 
 class ParameterError(ValueError):
     """A notebook parameter has an unknown name, a wrong type or a bad value.
@@ -81,6 +87,11 @@ class Param:
                       _bound("<=", self.maximum), f"a multiple of {self.multiple_of}" if self.multiple_of else ""]
             text += (" " + " and ".join(b for b in bounds if b)) if any(bounds) else ""
         return text + (", or None" if self.optional else "")
+
+    @property
+    def is_list(self) -> bool:
+        """Whether the value may be a list (``kind`` is or includes ``tuple``)."""
+        return tuple in (self.kind if isinstance(self.kind, tuple) else (self.kind,))
 
     def reason(self, value) -> str | None:
         """Why ``value`` is not allowed (a phrase following its name), or ``None`` if it is."""
@@ -146,7 +157,6 @@ def _suggestion(value, choices) -> str:
 
 
 # ----------------------------------------------------------------------------- custom checks
-DATA_NAMES = ("synthetic", "sample", "300w", "wflw", "jd106")   # = lmk.data.dataset.DATA_NAMES
 REAL_DATA = ("300w", "wflw", "jd106")
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
@@ -157,11 +167,6 @@ def check_device(device: str) -> None:
         raise ValueError("is not a device; expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
     if device in ("auto", "cpu"):
         return
-    # Deferred: torch takes seconds to import, and only an accelerator needs it to be asked.
-    import torch
-
-    from .train import resolve_device
-
     try:
         resolved = resolve_device(device)
     except ValueError:
@@ -182,12 +187,12 @@ def check_stage_epochs(value) -> None:
 
 
 def check_video_root(path: str) -> None:
-    """A folder holding at least one 300VW video folder (``vid.avi`` and ``annot/``)."""
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        raise ValueError("is not an existing folder")
-    if not any((d / "vid.avi").is_file() and (d / "annot").is_dir() for d in root.iterdir() if d.is_dir()):
-        raise ValueError("holds no 300VW video folder (a sub-folder with vid.avi and annot/)")
+    """A folder of 300VW videos that :func:`lmk.data.read_300vw_videos` reads: checked by the
+    reader's own rules (:func:`lmk.data.check_300vw_root`), without decoding a frame."""
+    try:
+        check_300vw_root(path)
+    except ValueError as exc:           # AnnotationError too: it names the file
+        raise ValueError(f"cannot be read as 300VW videos: {exc}") from None
 
 
 def check_results_path(path: str) -> None:
@@ -206,8 +211,6 @@ def check_results_path(path: str) -> None:
 
 def check_strategies(value) -> None:
     """Upsampling strategies over ``S``/``D``: ``"SSSS,SDSD"`` or ``["SSSS", "SDSD"]``."""
-    from .models.heads import check_strategy  # deferred: lmk.models imports torch
-
     names = value.split(",") if isinstance(value, str) else list(value)
     for name in names:
         try:

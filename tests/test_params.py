@@ -141,7 +141,7 @@ def test_every_notebook_shares_the_common_block():
     assert tuple(SPECS) == tuple(NOTEBOOKS)
     for spec in SPECS.values():
         assert all(spec[name] is COMMON[name] for name in COMMON)
-    assert params.DATA_NAMES == DATA_NAMES        # the loaders' list, without importing them
+    assert params.DATA_NAMES is DATA_NAMES        # the loaders' list itself, not a copy
     for name in ("N_TRAIN", "N_VAL", "EPOCHS", "BATCH_SIZE", "LR", "USE_ZOO", "INPUT_SIZE"):
         assert name in SPECS["02"] and name in SPECS["03"]
 

@@ -2,10 +2,10 @@
 
 # Real formats, datasets and transforms.
 from .errors import AnnotationError, ImageError
-from .formats import (find_image, read_image, read_jd106, read_pts, read_wflw, read_300vw,
-                      read_300vw_videos,
-                      verify_image, write_image, write_jd106, write_pts, write_wflw, write_300vw)
-from .sources import AnnotationSet, JD106Folder, PtsFolder, WFLWAnnotations, open_sample
+from .formats import (check_300vw_root, find_image, read_image, read_jd106, read_pts, read_wflw,
+                      read_300vw, read_300vw_videos, verify_image, write_image, write_jd106,
+                      write_pts, write_wflw, write_300vw)
+from .sources import DATA_NAMES, AnnotationSet, JD106Folder, PtsFolder, WFLWAnnotations, open_sample
 from .transforms import Augment
 from .dataset import (DatasetItemError, LandmarkDataset, data_label, open_dataset, open_source,
                       to_original)
@@ -17,10 +17,10 @@ from .synth_video import SynthVideos, synth_video
 from .multitask import HAS_LANDMARKS, MultitaskDataset, landmark_mask, synth_multitask
 
 __all__ = [
-    "AnnotationError", "ImageError", "find_image", "read_image", "read_jd106", "read_pts",
-    "read_wflw", "read_300vw", "read_300vw_videos", "verify_image", "write_image", "write_jd106", "write_pts",
-    "write_wflw", "write_300vw",
-    "AnnotationSet", "JD106Folder", "PtsFolder", "WFLWAnnotations", "open_sample", "Augment",
+    "AnnotationError", "ImageError", "check_300vw_root", "find_image", "read_image", "read_jd106",
+    "read_pts", "read_wflw", "read_300vw", "read_300vw_videos", "verify_image", "write_image",
+    "write_jd106", "write_pts", "write_wflw", "write_300vw",
+    "DATA_NAMES", "AnnotationSet", "JD106Folder", "PtsFolder", "WFLWAnnotations", "open_sample", "Augment",
     "DatasetItemError", "LandmarkDataset", "data_label", "open_dataset", "open_source",
     "to_original",
     "DIFFICULTIES", "Difficulty", "SynthFaces", "SynthNegatives", "boundary_gradient_ratio",

@@ -37,12 +37,11 @@ CACHE_CONTEXT = 0.25
 
 
 class DatasetItemError(AnnotationError):
-    """An :class:`AnnotationError` met while reading one dataset item, reworded to name the item.
+    """An :class:`AnnotationError` reworded to name a dataset item, built from its message.
 
-    Unlike its parent it can be built from its message alone, which is how a ``DataLoader``
-    re-raises a worker's error in the main process; so ``except AnnotationError`` still
-    catches a bad file found by a worker. ``path``, ``line``, ``expected`` and ``found`` are
-    those of the original error.
+    :func:`item_error` no longer needs it (every :mod:`lmk.data.errors` class now takes a message
+    alone and keeps its own type); kept for code that raises or catches it by name. ``path``,
+    ``line``, ``expected`` and ``found`` are those of the original error.
     """
 
     def __init__(self, message: str, path=None, line=None, expected=None, found=None):
@@ -54,21 +53,21 @@ class DatasetItemError(AnnotationError):
 
 
 def item_error(exc: Exception, index: int, file: str | None = None) -> Exception:
-    """``exc`` reworded as ``"item 7 (faces/007.pts): <message>"``, of the same type.
+    """``exc`` reworded as ``"item 7 (faces/007.pts): <message>"``, of the same type and with
+    the same attributes (an :class:`AnnotationError`'s ``path``, ``line`` ...).
 
-    The type survives a ``DataLoader`` worker, which re-raises ``type(exc)(message)``; an
-    ``AnnotationError`` (whose constructor takes the file, line and expectation) becomes a
-    :class:`DatasetItemError`, a type that takes the message alone; any other type that cannot
-    be built from one message becomes a ``RuntimeError``.
+    The type survives a ``DataLoader`` worker, which re-raises ``type(exc)(message)``: every
+    ``lmk`` error can be built from one message; any other type that cannot becomes a
+    ``RuntimeError`` whose message starts with the type's name.
     """
     where = f"item {index}" + (f" ({file})" if file else "")
     message = f"{where}: {exc}"
     try:
-        return type(exc)(message)
-    except TypeError:
-        if isinstance(exc, AnnotationError):
-            return DatasetItemError(message, exc.path, exc.line, exc.expected, exc.found)
+        error = type(exc)(message)
+    except Exception:                     # as torch does: a type that needs more than a message
         return RuntimeError(f"{type(exc).__name__}: {message}")
+    error.__dict__.update({k: v for k, v in vars(exc).items() if k != "__notes__"})
+    return error
 
 
 def to_original(points, transform):

@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .._backend import check_positive_int
 from .annotation_text import decimal_text, read_lines, read_point_line
 from .errors import AnnotationError
 # Re-exported: every format is importable from here.
@@ -163,30 +164,72 @@ def write_jd106(path, points) -> None:
 
 # --- 300VW ---------------------------------------------------------------------------------
 
+def _frame_annotations(folder: Path) -> list[Path]:
+    """``annot/000001.pts``, ``000002.pts`` ... of a 300VW video folder, checked: at least one,
+    numbered from 1 without a gap."""
+    annots = sorted((folder / "annot").glob("*.pts"))
+    if not annots:
+        raise AnnotationError(folder / "annot", None, "per-frame annotations 000001.pts ...",
+                              "none")
+    for k, a in enumerate(annots):
+        if a.name != f"{k + 1:06d}.pts":
+            raise AnnotationError(a, None, f"consecutive frame annotations, {k + 1:06d}.pts here")
+    return annots
+
+
+def _open_video(video: Path):
+    capture = cv2.VideoCapture(str(video))
+    if not video.is_file() or not capture.isOpened():
+        capture.release()
+        raise AnnotationError(video, None, "a video readable by OpenCV", "missing or unreadable")
+    return capture
+
+
+def check_300vw_root(root) -> list[Path]:
+    """The 300VW video folders under ``root`` in name order, checked by the rules of
+    :func:`read_300vw` without decoding a frame.
+
+    A video folder is a sub-folder holding ``vid.avi`` or ``annot/``; it must hold both: a
+    video OpenCV opens and ``annot/000001.pts`` ... numbered without a gap. Other sub-folders
+    (notes, downloads) are passed over. The reader and ``lmk.params`` (``VIDEO_ROOT``) both
+    call this, so a folder the parameter check passes is one the reader reads.
+
+    Raises:
+        ValueError: ``root`` is not a folder or holds no video folder.
+        AnnotationError: a video folder without a readable ``vid.avi`` or without annotations,
+            or with a gap in their numbering (the message names the file).
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise ValueError(f"300VW root {root} is not a folder")
+    folders = sorted(d for d in root.iterdir()
+                     if d.is_dir() and ((d / "vid.avi").exists() or (d / "annot").exists()))
+    if not folders:
+        raise ValueError(f"300VW root {root} holds no video folder (a sub-folder with vid.avi "
+                         f"and annot/)")
+    for folder in folders:
+        _frame_annotations(folder)
+        _open_video(folder / "vid.avi").release()
+    return folders
+
+
 def read_300vw(folder, start: int = 0, stop: int | None = None) -> dict:
     """Decode frames ``start:stop`` of a 300VW video folder with their annotations.
 
     Returns:
         ``frames`` ``(T, H, W, 3)`` uint8 RGB, ``landmarks`` ``(T, 68, 2)`` float64 (project
         convention), ``frame_index`` ``(T,)``. Raises ``AnnotationError`` if the video is
-        missing or unreadable, or if it has fewer frames than the requested annotations.
+        missing or unreadable, if the annotations are missing or not numbered ``000001.pts``
+        ... without a gap, or if the video has fewer frames than the requested annotations.
     """
     folder = Path(folder)
     video = folder / "vid.avi"
-    annots = sorted((folder / "annot").glob("*.pts"))
-    if not annots:
-        raise AnnotationError(folder / "annot", None, "per-frame annotations 000001.pts ...",
-                              "none")
+    annots = _frame_annotations(folder)
     stop = len(annots) if stop is None else min(stop, len(annots))
     if not 0 <= start < stop:
         raise ValueError(f"need 0 <= start < stop <= {len(annots)} frames, got start={start}, "
                          f"stop={stop}")
-    for k, a in enumerate(annots[:stop]):
-        if a.name != f"{k + 1:06d}.pts":
-            raise AnnotationError(a, None, f"consecutive frame annotations, {k + 1:06d}.pts here")
-    capture = cv2.VideoCapture(str(video))
-    if not video.is_file() or not capture.isOpened():
-        raise AnnotationError(video, None, "a video readable by OpenCV", "missing or unreadable")
+    capture = _open_video(video)
     frames = []
     try:
         for k in range(stop):
@@ -204,19 +247,28 @@ def read_300vw(folder, start: int = 0, stop: int | None = None) -> dict:
 
 
 def read_300vw_videos(root, n: int | None = None, stop: int | None = None) -> list[dict]:
-    """The first ``n`` (default all) 300VW video folders under ``root`` in name order, each read
-    by :func:`read_300vw` up to frame ``stop``. Sub-folders without ``vid.avi`` are passed over.
+    """The first ``n`` 300VW video folders under ``root`` in name order (all of them, or all
+    there are when fewer, with ``n=None``), each read by :func:`read_300vw` up to frame ``stop``.
+
+    Every video folder is checked first (:func:`check_300vw_root`), so a broken one is found
+    before any video is decoded, and sub-folders that are not videos are passed over.
 
     Raises:
-        ValueError: ``root`` is not a folder or holds no video folder.
+        ValueError: ``root`` is not a folder or holds no video folder; ``n`` or ``stop`` is
+            not ``None`` or a positive int.
+        AnnotationError: a video folder the reader cannot read (see :func:`check_300vw_root`).
     """
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise ValueError(f"300VW root {root} is not a folder")
-    folders = sorted(d for d in root.iterdir() if d.is_dir() and (d / "vid.avi").is_file())
-    if not folders:
-        raise ValueError(f"300VW root {root} holds no video folder (a sub-folder with vid.avi and annot/)")
-    return [read_300vw(f, 0, stop) for f in folders[:n]]
+    n = _count_or_none(n, "n", "the number of videos; None reads all")
+    stop = _count_or_none(stop, "stop", "the frame to stop at; None reads to the end")
+    return [read_300vw(f, 0, stop) for f in check_300vw_root(root)[:n]]
+
+
+def _count_or_none(value, name: str, meaning: str) -> int | None:
+    try:
+        return None if value is None else check_positive_int(value, name)
+    except ValueError:
+        raise ValueError(f"read_300vw_videos(): {name} must be a positive int ({meaning}) or "
+                         f"None, got {value!r}") from None
 
 
 def write_300vw(folder, frames, landmarks, fps: float = 25.0) -> None:

@@ -26,6 +26,7 @@ For throughput, call ``cv2.setNumThreads(1)`` in data-loader workers (see ``pyth
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, replace
 
 import cv2
@@ -100,12 +101,23 @@ def get_difficulty(difficulty) -> Difficulty:
     return DIFFICULTIES[difficulty]
 
 
-def check_size(size) -> int:
-    """A synthetic image side in ``[MIN_SIZE, MAX_SIZE]`` px (Python or numpy int)."""
+def check_render_size(size) -> int:
+    """A synthetic image side in ``[MIN_SIZE, MAX_SIZE]`` px (Python or numpy int), as an int.
+
+    Not :func:`lmk._backend.check_size`, which takes any positive ``(H, W)`` and returns a pair.
+    """
     side = check_positive_int(size, "size")
     if not MIN_SIZE <= side <= MAX_SIZE:
         raise ValueError(f"size must be an int in [{MIN_SIZE}, {MAX_SIZE}] px, got {size!r}")
     return side
+
+
+def check_size(size) -> int:
+    """Deprecated name of :func:`check_render_size` (it read as :func:`lmk._backend.check_size`)."""
+    warnings.warn("lmk.data.synth.check_size is deprecated: use check_render_size (the synthetic "
+                  "image side, an int); lmk._backend.check_size checks an (H, W) size",
+                  DeprecationWarning, stacklevel=2)
+    return check_render_size(size)
 
 
 def _check_count(name, value) -> int:
@@ -243,7 +255,7 @@ class SynthFaces(Dataset):
 
     def __init__(self, n: int, size: int = 128, seed: int = 0, difficulty="default"):
         self.n = _check_count("n", n)
-        self.size = check_size(size)
+        self.size = check_render_size(size)
         self.seed = _check_seed(seed)
         self.difficulty = get_difficulty(difficulty)
 
@@ -300,7 +312,7 @@ class SynthNegatives(Dataset):
     def __init__(self, n: int, size: int = 64, seed: int = 0, difficulty="default",
                  positive_fraction: float = 0.0, max_iou: float = 0.3):
         self.n = _check_count("n", n)
-        self.size = check_size(size)
+        self.size = check_render_size(size)
         self.seed = _check_seed(seed)
         self.difficulty = get_difficulty(difficulty)
         if not 0.0 <= positive_fraction <= 1.0:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from torch.utils.data import Dataset
 
-from .synth import (_check_count, _check_index, _f32, check_size, get_difficulty,
+from .synth import (_check_count, _check_index, _f32, check_render_size, get_difficulty,
                     landmark_box, noisy_five_points, sample_effects_for, sample_expression,
                     sample_identity)
 from .synth_face import landmarks_2d, shape_3d
@@ -53,7 +53,7 @@ def synth_video(seed, T: int = 64, size: int = 128, difficulty="default",
     """
     rng = _rng(seed)
     T = _check_count("T", T)
-    size = check_size(size)
+    size = check_render_size(size)
     cfg = get_difficulty(difficulty)
     t = np.arange(T, dtype=float)
 
@@ -118,7 +118,7 @@ class SynthVideos(Dataset):
                  difficulty="default"):
         self.n = _check_count("n", n)
         self.T = _check_count("T", T)
-        self.size = check_size(size)
+        self.size = check_render_size(size)
         _rng(seed)
         self.seed = int(seed)
         self.difficulty = get_difficulty(difficulty)
