@@ -14,36 +14,34 @@ serves synthetic faces at fast scale; with real data or ``scale="full"`` everyth
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from . import recipes, zoo
+from .families import family_of
 from .train import resolve_device
 
 
-
-@functools.lru_cache(maxsize=1)      # one data set in memory: the runs of a notebook share it
-def _prepared(data: str, data_root, render_size: int, difficulty: str, n_train: int, n_val: int,
-              on_error: str):
-    cfg = {"data": {"render_size": render_size, "difficulty": difficulty, "n_train": n_train,
-                    "n_val": n_val}}
-    return recipes.sources(cfg, data, data_root, on_error=on_error)
+_OPENED: dict = {}      # one data set in memory: the runs of a notebook share it
 
 
 def prepared_sources(cfg: dict, data: str = "synthetic", data_root=None, on_error: str = "raise"):
     """``(train, val)`` sources of a recipe config, opened once and shared by the runs after it.
 
+    Families that open data the same way (the same ``sources`` method) share one opened set.
     Real sources list the files they left out (``on_error="skip"``) in ``.skipped``.
     """
-    d = cfg["data"]
-    return _prepared(data, data_root, d["render_size"], d["difficulty"], d["n_train"], d["n_val"],
-                     on_error)
+    family, d = family_of(cfg), cfg["data"]
+    key = (type(family).sources, data, data_root, d["render_size"], d["difficulty"], d["n_train"],
+           d["n_val"], on_error)
+    if key not in _OPENED:
+        _OPENED.clear()
+        _OPENED[key] = family.sources(cfg, data, data_root, on_error=on_error)
+    return _OPENED[key]
 
 
 def outcome(recipe, *, use_zoo: bool = True, scale: str = "fast", data: str = "synthetic",
             data_root=None, device="auto", methods=None, flip: bool = False, on_error: str = "raise",
-            show_progress: bool = False, **run_kwargs) -> dict:
+            show_progress: bool = False, zoo_dir=None, **run_kwargs) -> dict:
     """The outcome of one recipe (a name or a :class:`lmk.recipes.Recipe`); see the module docstring.
 
     Args:
@@ -55,7 +53,7 @@ def outcome(recipe, *, use_zoo: bool = True, scale: str = "fast", data: str = "s
     """
     name = recipe if isinstance(recipe, str) else recipe.name
     if use_zoo and data == "synthetic" and scale != "full":
-        model, base = zoo.load(name)
+        model, base = zoo.load(name, zoo_dir)
         methods = tuple(methods or (base["method"],))
         cfg, shape = base["recipe"], base["mean_shape"]
         s = zoo.score(model, cfg, shape, methods=methods)
@@ -71,7 +69,7 @@ def outcome(recipe, *, use_zoo: bool = True, scale: str = "fast", data: str = "s
         prepared = prepared_sources(cfg, data, data_root, on_error)
         res = recipes.run(recipe, scale, data=data, data_root=data_root, device=device,
                           show_progress=show_progress, on_error=on_error, prepared=prepared,
-                          **run_kwargs)
+                          zoo_dir=zoo_dir, **run_kwargs)
         methods = tuple(methods or (res.config["train"]["method"],))
         dev = resolve_device(device)
         s = zoo.score_dataset(res.model, res.config, res.val_set, res.mean_shape, methods, False, dev)

@@ -125,6 +125,13 @@ def nme(pred, gt, norm="inter_ocular", *, layout: Layout = LAYOUT_68, box=None):
     return from_torch(err / d, was_numpy)
 
 
+EARP_FAILURE_THRESHOLD = 0.08
+"""Earp et al. (2021), Sec. 3.2: AUC and failure rate of single images at NME 0.08 (the zoo's
+landmark figures use it)."""
+XIA_FAILURE_THRESHOLD = 0.1
+"""Xia et al. (2022), Table 4: a tracked frame fails above NME 0.1 (FR0.1)."""
+
+
 def _nmes(nmes, threshold) -> tuple[torch.Tensor, bool, float]:
     if not isinstance(threshold, numbers.Real) or isinstance(threshold, bool) \
             or not (math.isfinite(threshold) and threshold > 0):
@@ -144,7 +151,7 @@ def _scalar(t: torch.Tensor, was_numpy: bool):
     return float(t) if was_numpy else t
 
 
-def failure_rate(nmes, threshold: float = 0.08):
+def failure_rate(nmes, threshold: float = EARP_FAILURE_THRESHOLD):
     """Fraction of images with NME > ``threshold`` (NaN NMEs count as failures).
 
     Returns a float for numpy input, a 0-d tensor for torch input.
@@ -153,7 +160,7 @@ def failure_rate(nmes, threshold: float = 0.08):
     return _scalar((e > t).to(e.dtype).mean(), was_numpy)
 
 
-def auc(nmes, threshold: float = 0.08):
+def auc(nmes, threshold: float = EARP_FAILURE_THRESHOLD):
     """Area under the CED curve on ``[0, threshold]``, normalised to ``[0, 1]``.
 
     Computed exactly, not on a grid: one image with error ``e`` contributes

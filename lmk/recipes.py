@@ -1,8 +1,9 @@
-"""Every training experiment of the course as a named recipe, at three scales.
+"""Every training experiment of the course as a named recipe, at three scales: pure data.
 
-A recipe says everything a training run needs: the network and its arguments, the data (source,
-sizes, input size, crop or 5-point alignment, augmentation), the codec and loss, the optimiser
-and schedule, the number of epochs and the seed. :func:`run` trains one::
+A recipe names its model family (:mod:`lmk.families`) and says everything a training run needs:
+the network's arguments, the data (source sizes, input size, crop or 5-point alignment,
+augmentation), the codec and loss settings, the optimiser and schedule, the epochs and the
+seed. :func:`run` trains one through its family::
 
     result = run("n03_sdsd", scale="fast")                 # ~1 min on a laptop CPU
     result = run("n03_sdsd", scale="zoo", seed=1)          # converged: ~5 min on one core
@@ -10,41 +11,30 @@ and schedule, the number of epochs and the seed. :func:`run` trains one::
 
 Scales:
   * ``fast``: a live notebook cell, about a minute on a laptop CPU; far from converged.
-  * ``zoo``: converged on one CPU core in about five minutes; what ``lmk.zoo`` ships.
-  * ``full``: the papers' scale (input size, widths, data set sizes, 40 epochs), for a GPU.
+  * ``zoo``: converged on one CPU core in minutes; what ``lmk.zoo`` ships.
+  * ``full``: each paper's input size and network width, for a GPU.
 
-Notebooks train from here, ``lmk.zoo`` builds from here; ``lmk.models`` holds networks only.
+A recipe that builds on another (a tracker on its detector) names it (``base``), and its config
+at a scale is completed from that recipe's config at the same scale.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from . import metrics
-from .codecs import CoordinateCodec, HeatmapCodec, MarginalCodec, StageCodec
-from .data import Augment, LandmarkDataset, open_source
-from .layouts import LAYOUT_68, layout_for
-from .losses import AlignLoss, CascadeLoss, ForegroundHeatmapLoss, MarginalLoss, StagedLoss
-from .models import FlipAveraged, HeatmapModel, MarginalDetector
-from .models.ccnn import CCNN
-from .models.atpn import ATPN
-from .models.ffld import FFLD
-from .models.temporal import YinTracker
-from .multitask_metrics import atpn_metrics, mean_pose as mean_pose_of
-from .multitask_run import Frames, LandmarksOutput, atpn_datasets, train_atpn, train_yin, yin_videos
-from .data.frame_pairs import FramePairs
-from .train import Evaluation, History, evaluate, fit
+from .families import NO_AUGMENT, Result, family_of, mean_shape
+from .layouts import LAYOUT_68
+from .models import FlipAveraged
+from .scoring import baseline_nmes as _baseline_nmes
+from .train import milestone_epochs
 
 SCALES = ("fast", "zoo", "full")
-NO_AUGMENT = {"flip_prob": 0.0, "max_rotation": 0.0, "max_scale": 0.0, "max_shift": 0.0,
-              "erase_prob": 0.0}
-"""Colour jitter and lighting only: the baseline of Earp et al.'s bag of tricks."""
 
 
 @dataclass(frozen=True)
@@ -53,13 +43,13 @@ class Recipe:
 
     name: str
     notebook: str                 # "02", "03", ... : the notebook whose tables it fills
-    model: str                    # "heatmap" (Earp), "marginal" (Yin), "ffld" (Yan), "ccnn" (Mahpod),
-                                  # "atpn" (Xia), "yin" (Yin's tracker)
+    model: str                    # its family's name in lmk.families.FAMILIES
     model_args: dict              # keyword arguments of the network (at every scale)
     tags: dict                    # what this recipe varies, e.g. {"strategy": "SDSD"}
     data: dict                    # difficulty, mode (crop / align), augment changes
     train: dict                   # codec, loss and optimiser settings
     scales: dict = field(default_factory=dict)    # per-scale overrides of sizes and epochs
+    base: str | None = None       # the recipe this one builds on, resolved at the same scale
 
     def config(self, scale: str = "zoo") -> dict:
         """The complete settings at ``scale`` as plain JSON types (recorded in the zoo)."""
@@ -72,176 +62,84 @@ class Recipe:
                "train": {**self.train, **over.pop("train", {})}, "tags": dict(self.tags)}
         if over:
             raise ValueError(f"recipe {self.name}: unknown scale overrides {sorted(over)}")
-        return copy.deepcopy(cfg)
+        cfg = copy.deepcopy(cfg)
+        if self.base is not None:
+            if self.base not in RECIPES:
+                raise ValueError(f"recipe {self.name} builds on {self.base!r}, which is not a recipe")
+            cfg = family_of(cfg).resolve(cfg, RECIPES[self.base].config(scale))
+        return cfg
 
 
-# ------------------------------------------------------------------ building blocks of a run
+# ------------------------------------------------------- a recipe's parts, through its family
 def build_model(cfg: dict) -> torch.nn.Module:
     """The network of a recipe config (see :meth:`Recipe.config`)."""
-    args, size = dict(cfg["model_args"]), cfg["data"]["input_size"]
-    if cfg["model"] == "heatmap":
-        return HeatmapModel(**args)
-    if cfg["model"] == "marginal":
-        ratio = args.pop("length_ratio")
-        return MarginalDetector(input_size=size, length=int(round(ratio * size)), **args)
-    if cfg["model"] == "ffld":
-        return FFLD(**args)
-    if cfg["model"] == "ccnn":
-        return CCNN(**args)
-    if cfg["model"] == "atpn":
-        return ATPN(input_size=size, **args)
-    if cfg["model"] == "yin":
-        detector = build_model({**cfg, "model": "marginal", "model_args": args["detector"]})
-        return YinTracker(detector, args["lam"], channels=args["channels"])
-    raise ValueError(f"recipe {cfg['name']}: unknown model kind {cfg['model']!r}")
+    return family_of(cfg).build_model(cfg)
 
 
-def heatmap_size(cfg: dict) -> int:
-    """Side ``L`` of the model's heatmaps (1D length for marginal models)."""
-    args, size = cfg["model_args"], cfg["data"]["input_size"]
-    if cfg["model"] == "yin":
-        args = args["detector"]
-    if cfg["model"] in ("marginal", "yin"):
-        return int(round(args["length_ratio"] * size))
-    if cfg["model"] == "ccnn":
-        return size // CCNN.stride
-    if args.get("output_size") is not None:
-        return args["output_size"]
-    return size * 2 ** len(args["strategy"]) // 32
+def heatmap_size(cfg: dict) -> int | None:
+    """Side ``L`` of the model's heatmaps (1D length for marginal models; None without heatmaps)."""
+    return family_of(cfg).heatmap_size(cfg)
 
 
-def build_codec(cfg: dict, method: str | None = None):
+def recipe_codec(cfg: dict, method: str | None = None):
     """The codec of a recipe config; ``method`` overrides its decoder.
 
     Multi-stage models (FFLD, CCNN) decode with :class:`lmk.codecs.StageCodec`, whose
     "method" is the stage to read (``"stage0"`` ... or ``"unit1"`` ..., ``"last"``).
     """
-    t, size = cfg["train"], cfg["data"]["input_size"]
-    if cfg["model"] in ("ffld", "ccnn"):
-        return StageCodec(size, method or t["method"])
-    if cfg["model"] == "atpn":
-        return LandmarksOutput(size)
-    kind = HeatmapCodec if cfg["model"] == "heatmap" else MarginalCodec
-    return kind(size, heatmap_size(cfg), t["sigma"], method or t["method"])
+    return family_of(cfg).codec(cfg, method)
 
 
 def decoders(cfg: dict) -> tuple[str, ...]:
     """Every decoder the zoo scores a model with: the heatmap decoders, or each stage's estimate.
 
     ATPN regresses its landmarks (``"regression"``); a tracker is scored by tracking the zoo's
-    validation videos (``"tracking"``, :mod:`lmk.multitask_run`).
+    validation videos (``"tracking"``).
     """
-    if cfg["model"] == "atpn":
-        return ("regression",)
-    if cfg["model"] == "yin":
-        return ("tracking",)
-    if cfg["model"] == "ffld":
-        return tuple(f"stage{k}" for k in range(cfg["model_args"]["stages"] + 1))
-    if cfg["model"] == "ccnn":
-        k = cfg["model_args"]["num_cascades"]
-        return tuple(f"argmax{i}" for i in range(1, k + 1)) + tuple(f"unit{i}" for i in range(1, k + 1))
-    return ("argmax", "shift", "dark", "soft_argmax")
+    return family_of(cfg).decoders(cfg)
 
 
 def main_decoder(cfg: dict) -> str:
     """The recipe's decoder by its name in :func:`decoders` (``"last"`` -> the last stage's)."""
-    if cfg["model"] in ("atpn", "yin"):
-        return decoders(cfg)[0]
-    method = cfg["train"]["method"]
-    return decoders(cfg)[-1] if method == "last" else method
+    return family_of(cfg).main_decoder(cfg)
 
 
 def build_loss(cfg: dict, codec, layout=LAYOUT_68):
-    t = cfg["train"]
-    loss = t["loss"]
-    if loss == "foreground_mse":
-        return ForegroundHeatmapLoss(codec, t.get("foreground_weight", 20.0))
-    if loss == "marginal":
-        return MarginalLoss(codec)
-    if loss == "staged":
-        align = AlignLoss(patch_size=cfg["model_args"]["patch_size"], blur_sigma=t["align_blur"])
-        return StagedLoss(t["stage_losses"], layout=layout, align=align)
-    if loss == "cascade":
-        size = cfg["data"]["input_size"]
-        return CascadeLoss(HeatmapCodec(size, heatmap_size(cfg), t["sigma"], "argmax"),
-                           t["coordinate_weight"], t.get("foreground_weight", 20.0))
-    raise ValueError(f"recipe {cfg['name']}: unknown loss {loss!r}")
-
-
-def _augment(cfg: dict) -> Augment:
-    return Augment(**{**NO_AUGMENT, **cfg["data"].get("augment", {})})
+    """The training loss of a recipe config."""
+    return family_of(cfg).loss(cfg, codec, layout)
 
 
 def sources(cfg: dict, data: str = "synthetic", data_root=None, *, data_seed: int = 0,
             val_seed: int = 0, on_error: str = "raise") -> tuple:
-    """``(train, val)`` raw sources; synthetic items are rendered once and kept in memory.
-
-    Real images are checked when opened (truncated or undecodable files are errors, or skipped
-    with ``on_error="skip"``), so a bad photo cannot stop a run half-way through.
-    """
-    d = cfg["data"]
-    common = {"size": d["render_size"], "difficulty": d["difficulty"], "on_error": on_error,
-              "verify_images": data != "synthetic"}
-    train = open_source(data, data_root, "train", n=d["n_train"], seed=data_seed, **common)
-    val_split = "val" if data == "synthetic" else "test"
-    val = open_source(data, data_root, val_split, n=d["n_val"], seed=val_seed, **common)
-    if data == "synthetic":
-        train, val = [train[i] for i in range(len(train))], [val[i] for i in range(len(val))]
-    return train, val
+    """``(train, val)`` raw sources of a config (see :meth:`lmk.families.Family.sources`)."""
+    return family_of(cfg).sources(cfg, data, data_root, on_error=on_error, data_seed=data_seed,
+                                  val_seed=val_seed)
 
 
 def datasets(cfg: dict, train_source, val_source, seed: int = 0) -> tuple:
-    """``(train, val)`` :class:`LandmarkDataset` s: crop or align, augment the training set.
-
-    Items of real data sets are cached reduced after their first use (``cache=True``), so later
-    epochs do not decode full-size photos again; synthetic sources are already in memory.
-    """
-    d = cfg["data"]
-    kw = {"input_size": d["input_size"], "mode": d["mode"], "seed": seed,
-          "cache": not isinstance(train_source, list)}
-    return (LandmarkDataset(train_source, augment=_augment(cfg), **kw),
-            LandmarkDataset(val_source, augment=None, **kw))
-
-
-def mean_shape(dataset) -> np.ndarray:
-    """``(N, 2)`` average training shape in input pixels: the baseline that ignores the image."""
-    return np.stack([np.asarray(dataset[i]["landmarks"], np.float64) for i in range(len(dataset))]).mean(0)
+    """``(train, val)`` :class:`lmk.data.LandmarkDataset` s of a config: crop or align, augment."""
+    return family_of(cfg).datasets(cfg, train_source, val_source, seed)
 
 
 def baseline_nmes(shape, landmarks, norm: str, layout=LAYOUT_68) -> np.ndarray:
     """Per-image NME of predicting ``shape`` for every image of ``landmarks`` ``(M, N, 2)``."""
-    truth = np.asarray(landmarks, np.float64)
-    return np.asarray(metrics.nme(np.broadcast_to(shape, truth.shape).copy(), truth, norm=norm,
-                                  layout=layout))
+    return _baseline_nmes(shape, landmarks, norm, layout)
 
 
 def milestones(cfg: dict) -> list[int]:
     """The recipe's learning-rate milestones (fractions of the run) as epochs, halves rounded up."""
-    t = cfg["train"]
-    return sorted({max(1, math.floor(f * t["epochs"] + 0.5)) for f in t["milestones"]})
+    return milestone_epochs(cfg["train"]["milestones"], cfg["train"]["epochs"])
 
 
-@dataclass
-class Result:
-    """What :func:`run` returns: the trained model and everything needed to read its numbers."""
-
-    config: dict
-    model: torch.nn.Module
-    codec: object
-    history: History
-    evaluation: Evaluation           # on the validation set, with the recipe's decoder
-    mean_shape: np.ndarray           # (N, 2) input px, from the training set
-    baseline_nmes: np.ndarray        # (M,) the mean shape on the validation set
-    seconds: float
-    val_set: LandmarkDataset = None
-    train_set: LandmarkDataset = None
-    extras: dict = field(default_factory=dict)   # ATPN: mean_pose, stage_histories; Yin: videos
+def flip_averaged(model, layout=LAYOUT_68):
+    """Earp's flip test-time averaging around a heatmap model (no training)."""
+    return FlipAveraged(model, layout.flip_perm)
 
 
 def configure(recipe, scale: str = "fast", *, seed=None, n_train=None, n_val=None, epochs=None,
               lr=None, batch_size=None, overrides: dict | None = None) -> dict:
     """A recipe's config at ``scale`` with a notebook's overrides applied (None keeps a setting)."""
-    cfg = (RECIPES[recipe] if isinstance(recipe, str) else recipe).config(scale)
+    cfg = (get(recipe) if isinstance(recipe, str) else recipe).config(scale)
     for section, changes in (overrides or {}).items():
         if section not in ("model_args", "data", "train"):
             raise ValueError(f"overrides: unknown section {section!r}; use model_args, data or train")
@@ -254,13 +152,24 @@ def configure(recipe, scale: str = "fast", *, seed=None, n_train=None, n_val=Non
     return cfg
 
 
+def get(name: str) -> "Recipe":
+    """The recipe called ``name``; an unknown name says which are close."""
+    if name not in RECIPES:
+        import difflib
+
+        close = difflib.get_close_matches(str(name), list(RECIPES), n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else f"{len(RECIPES)} recipes exist (recipe_names())"
+        raise KeyError(f"no recipe named {name!r}; {hint}")
+    return RECIPES[name]
+
+
 def run(recipe, scale: str = "fast", *, seed: int | None = None, data: str = "synthetic",
         data_root=None, device="auto", threads: int | None = None, checkpoint_dir=None,
         resume: bool = False, show_progress: bool = False, on_error: str = "raise",
         n_train: int | None = None, n_val: int | None = None, epochs: int | None = None,
         lr: float | None = None, batch_size: int | None = None, overrides: dict | None = None,
-        prepared=None) -> Result:
-    """Train a recipe at a scale and evaluate it.
+        prepared=None, zoo_dir=None) -> Result:
+    """Train a recipe at a scale and evaluate it, through its family (:mod:`lmk.families`).
 
     Args:
         recipe: a :class:`Recipe` or its name in :data:`RECIPES`.
@@ -268,11 +177,13 @@ def run(recipe, scale: str = "fast", *, seed: int | None = None, data: str = "sy
         seed: training seed (initialisation, shuffling, augmentation); default the recipe's.
         data, data_root: a notebook's ``DATA`` / ``DATA_ROOT`` (``lmk.data.open_source``).
         threads: sets torch's CPU threads (for the whole process; ``None`` leaves it alone).
-        checkpoint_dir, resume: passed to ``lmk.train.fit`` (atomic checkpoints, resume).
+        checkpoint_dir, resume: passed to ``lmk.train.fit`` (atomic checkpoints, resume; a
+            multi-stage family keeps one folder per stage and never mixes runs).
         n_train, n_val, epochs, lr, batch_size: override the scale's settings (None keeps them).
         overrides: ``{"model_args": {...}, "data": {...}, "train": {...}}`` changes to any other
             setting (e.g. a notebook's ``INPUT_SIZE`` or ``FILTERS``).
-        prepared: ``(train_source, val_source)`` already opened (shared between runs).
+        prepared: the family's opened data (``(train, val)`` sources, or a tracker's videos).
+        zoo_dir: where a recipe that starts from a zoo model (``train.init_from``) finds it.
 
     The network's number of landmarks follows the data (68 for 300W and synthetic faces, 98 for
     WFLW, 106 for JD-landmark), and so does the layout of the eye-based NME and of flipping.
@@ -280,119 +191,27 @@ def run(recipe, scale: str = "fast", *, seed: int | None = None, data: str = "sy
     """
     cfg = configure(recipe, scale, seed=seed, n_train=n_train, n_val=n_val, epochs=epochs, lr=lr,
                     batch_size=batch_size, overrides=overrides)
-    t = cfg["train"]
     if threads is not None:
         torch.set_num_threads(int(threads))
     start = time.perf_counter()
-    common = {"device": device, "checkpoint_dir": checkpoint_dir, "resume": resume,
-              "show_progress": show_progress}
-    if cfg["model"] == "yin":
-        if data != "synthetic":
-            raise ValueError(f"recipe {cfg['name']} trains on synthetic videos only (DATA={data!r})")
-        return _run_yin(cfg, start, prepared, **common)
-    train_src, val_src = prepared or sources(cfg, data, data_root, on_error=on_error)
-    if len(train_src) == 0 or len(val_src) == 0:
-        raise ValueError(f"recipe {cfg['name']}: no usable {'training' if len(train_src) == 0 else 'validation'}"
-                         f" faces in DATA={data!r} (root {data_root}); see the skipped files")
-    layout = layout_for(len(train_src[0]["landmarks"]))
-    cfg["model_args"]["num_landmarks"] = layout.num_points
-    if cfg["model"] == "atpn":
-        return _run_atpn(cfg, train_src, val_src, layout, start, **common)
-    train_set, val_set = datasets(cfg, train_src, val_src, seed=t["seed"])
-    plain = LandmarkDataset(train_src, augment=None, input_size=cfg["data"]["input_size"],
-                            mode=cfg["data"]["mode"])
-    shape = mean_shape(plain)
-    torch.manual_seed(t["seed"])
-    model, codec = build_model(cfg), build_codec(cfg)
-    if cfg["model"] == "ffld":       # the baseline regression starts at the mean shape (Yan Sec. 3.1)
-        size = cfg["data"]["input_size"]
-        model.baseline.init_points.copy_(CoordinateCodec(size).encode(torch.as_tensor(shape).float()))
-    history = fit(model, train_set, val_set, loss_fn=build_loss(cfg, codec, layout), decode_fn=codec.decode,
-                  epochs=t["epochs"], lr=t["lr"], milestones=milestones(cfg),
-                  batch_size=t["batch_size"], seed=t["seed"], device=device, norm=t["norm"],
-                  eval_every=t.get("eval_every", 1), channels_last=cfg["model"] == "heatmap",
-                  checkpoint_dir=checkpoint_dir, resume=resume, show_progress=show_progress,
-                  layout=layout)
-    model = model.to(memory_format=torch.contiguous_format)
-    ev = evaluate(model, val_set, codec.decode, norm=t["norm"], device=device, layout=layout)
-    return Result(cfg, model.cpu().eval(), codec, history, ev, shape,
-                  baseline_nmes(shape, ev.landmarks, t["norm"], layout), time.perf_counter() - start,
-                  val_set, train_set)
+    result = family_of(cfg).train(cfg, data=data, data_root=data_root, device=device,
+                                  checkpoint_dir=checkpoint_dir, resume=resume, show_progress=show_progress,
+                                  on_error=on_error, prepared=prepared, zoo_dir=zoo_dir)
+    result.seconds = time.perf_counter() - start
+    return result
 
 
-def _load_base(model, name: str, stored) -> str:
-    """Copy the zoo model ``name`` into ``model``: all of it but the ``stored`` prefixes this
-    recipe trains itself (a notebook-02 detector goes into a tracker's ``detector``). Returns
-    the sha256 of the weights read, which a partial zoo entry records."""
-    from . import zoo
-    base, e = zoo.load(name)
-    state = base.state_dict()
-    if e["recipe"]["model"] == "marginal":
-        model.detector.load_state_dict(state)
-        return e["sha256"]
-    keep = {k: v for k, v in state.items() if not k.startswith(tuple(stored or ()))}
-    missing, unexpected = model.load_state_dict(keep, strict=False)
-    if unexpected or any(not k.startswith(tuple(stored or ())) for k in missing):
-        raise ValueError(f"zoo model {name} does not fit this recipe's network (missing {missing}, "
-                         f"unexpected {unexpected})")
-    return e["sha256"]
-
-
-def _run_atpn(cfg, train_src, val_src, layout, start, *, device, checkpoint_dir, resume,
-              show_progress) -> Result:
-    """Xia's three stages (:func:`lmk.multitask_run.train_atpn`) and the evaluation with negatives."""
-    t = cfg["train"]
-    data = atpn_datasets(cfg, train_src, val_src, seed=t["seed"], augment=_augment(cfg))
-    shape = mean_shape(data["plain"])
-    pose0 = mean_pose_of(data["plain"]) if data["faces"].has_pose else None
-    torch.manual_seed(t["seed"])
-    model, codec = build_model(cfg), build_codec(cfg)
-    model.set_mean_shape(shape)                      # S0 of Xia Sec. 3.2: the training mean shape
-    base_sha = None
-    if t.get("init_from"):                           # the stages before this recipe's, from the zoo
-        base_sha = _load_base(model, t["init_from"], t["stored"])
-    history, per_stage = train_atpn(model, cfg, data, device=device, checkpoint_dir=checkpoint_dir,
-                                    resume=resume, show_progress=show_progress)
-    ev = evaluate(model, data["val"], codec.decode, norm=t["norm"], device=device, layout=layout,
-                  metrics=atpn_metrics(pose0, pose=pose0 is not None))
-    return Result(cfg, model.cpu().eval(), codec, history, ev, shape,
-                  baseline_nmes(shape, ev.landmarks, t["norm"], layout), time.perf_counter() - start,
-                  data["val"], data["faces"],
-                  {"mean_pose": pose0, "stage_histories": per_stage, "base_sha256": base_sha})
-
-
-def _run_yin(cfg, start, prepared, *, device, checkpoint_dir, resume, show_progress) -> Result:
-    """Yin's tracker: a zoo detector fine-tuned on tracking crops, then Eq. 13's refinement.
-
-    ``evaluation`` (and the baseline) score the *detector* on single tracking crops of the
-    validation videos: the refinement needs the frames before, so a tracker is scored by
-    tracking (:func:`lmk.multitask_run.tracking_summary`; the zoo's ``"tracking"`` decoder).
-    """
-    t = cfg["train"]
-    train_videos, val_videos = prepared or yin_videos(cfg)
-    codec = build_codec(cfg)
-    torch.manual_seed(t["seed"])
-    model = build_model(cfg)
-    base_sha = _load_base(model, t["init_from"], t.get("stored")) if t.get("init_from") else None
-    history, per_stage = train_yin(model, cfg, codec, train_videos, val_videos, device=device,
-                                   checkpoint_dir=checkpoint_dir, resume=resume,
-                                   show_progress=show_progress)
-    model = model.cpu().eval()
-    frames = Frames(FramePairs(train_videos, 1, cfg["data"]["input_size"], margin=cfg["data"]["margin"],
-                               jitter=0.0))
-    shape = mean_shape(frames)
-    ev = evaluate(model.detector, Frames(FramePairs(val_videos, 1, cfg["data"]["input_size"],
-                                                   margin=cfg["data"]["margin"], jitter=cfg["data"]["jitter"],
-                                                   seed=1, stride=4)),
-                  codec.decode, norm=t["norm"], device=device)
-    return Result(cfg, model, codec, history, ev, shape, baseline_nmes(shape, ev.landmarks, t["norm"]),
-                  time.perf_counter() - start, None, None,
-                  {"videos": (train_videos, val_videos), "stage_histories": per_stage, "base_sha256": base_sha})
-
-
-def flip_averaged(model, layout=LAYOUT_68):
-    """Earp's flip test-time averaging around a heatmap model (no training)."""
-    return FlipAveraged(model, layout.flip_perm)
+def __getattr__(name: str):
+    """Old names that still work, with a warning (see CHANGELOG.md)."""
+    renamed = {"build_codec": "recipe_codec"}
+    if name in renamed:
+        warnings.warn(f"lmk.recipes.{name} is deprecated; use lmk.recipes.{renamed[name]}",
+                      DeprecationWarning, stacklevel=2)
+        return globals()[renamed[name]]
+    if name == "RECIPES_BEFORE_06":
+        raise AttributeError("lmk.recipes.RECIPES_BEFORE_06 is gone: a recipe that builds on another "
+                             "names it (Recipe.base) and is resolved at the same scale")
+    raise AttributeError(f"module 'lmk.recipes' has no attribute {name!r}")
 
 
 # ------------------------------------------------------------------------------ the recipes
@@ -425,7 +244,7 @@ def earp(strategy: str, seed: int = 0, trick: str = "none", mode: str = "align")
     return Recipe(_seeded(name, seed), "03", "heatmap",
                   {"width_mult": 0.25, "strategy": strategy, "filters": 64, "num_landmarks": 68},
                   {"strategy": strategy, "trick": trick, "mode": mode}, data,
-                  {**EARP_TRAIN, "seed": seed}, EARP_SCALES)
+                  {**EARP_TRAIN, "seed": seed, "flip_test": True}, EARP_SCALES)
 
 
 def yin(kind: str, ratio: float, seed: int = 0, gamma: float = 0.3) -> Recipe:
@@ -588,13 +407,12 @@ def yin_tracker(lam: float | None = 0.3, seed: int = 0, detector: str = "n02_1d_
     frozen: so ``lam = 0`` and ``lam = 0.3`` share one detector (Yin Table 2's comparison, paired),
     and the zoo ships only their refinements. Full scale trains the detector from scratch.
     """
-    base = RECIPES_BEFORE_06[detector].config("zoo")
-    data = {"input_size": base["data"]["input_size"], "render_size": base["data"]["render_size"],
+    data = {"input_size": None, "render_size": None,       # the detector's (Recipe.base), same scale
             "difficulty": "default", "videos": 48, "frames": 64, "val_videos": 4, "data_seed": 100,
             "margin": 0.2, "jitter": 0.05, "clip_length": 3}
     train = {"init_from": detector, "stored": None, "detector_epochs": 4, "refine_epochs": 0,
-             "lr": 1e-3, "batch_size": 16, "clip_batch_size": 8, "sigma": base["train"]["sigma"],
-             "method": base["train"]["method"], "loss": "marginal", "norm": "inter_ocular", "seed": seed}
+             "lr": 1e-3, "batch_size": 16, "clip_batch_size": 8, "sigma": None, "method": None,
+             "loss": "marginal", "norm": "inter_ocular", "seed": seed}
     name = "n06_yin_detector"
     if lam is not None:
         train.update(init_from=name, stored=["refinement."], detector_epochs=0, refine_epochs=4)
@@ -605,11 +423,12 @@ def yin_tracker(lam: float | None = 0.3, seed: int = 0, detector: str = "n02_1d_
               "full": {"data": {"videos": 200, "val_videos": 20},
                        "train": {**scratch, "refine_epochs": 0 if lam is None else 10}}}
     return Recipe(_seeded(name, seed), "06", "yin",
-                  {"detector": base["model_args"], "lam": 0.0 if lam is None else float(lam), "channels": 32},
-                  {"lam": lam, "detector": detector}, data, train, scales)
+                  {"detector": None, "lam": 0.0 if lam is None else float(lam), "channels": 32},
+                  {"lam": lam, "detector": detector}, data, train, scales, base=detector)
 
 
 def _table() -> dict:
+    """Every recipe, in the order the notebooks use them."""
     recipes = [earp(s, seed) for s in ("SSSS", "SDSD", "DDDD") for seed in (0, 1, 2)]
     recipes += [earp("SDSD", 0, trick) for trick in TRICKS] + [earp("SDSD", 0, mode="crop")]
     recipes += [yin(kind, 0.25, seed) for kind in ("2d", "1d") for seed in (0, 1, 2)]
@@ -619,20 +438,13 @@ def _table() -> dict:
     recipes += [yan(gradients=path) for path in GRADIENT_PATHS if path != "both"]
     # K = 3 is left out of the zoo (building time); the K = 4 models are scored after every unit
     recipes += [mahpod(k) for k in (1, 2)] + [mahpod(4, seed) for seed in (0, 1, 2)]
-    return {r.name: r for r in recipes}
-
-
-RECIPES_BEFORE_06 = _table()
-
-
-def _table_06() -> dict:
-    recipes = [xia(variant, seed) for variant in ("atpn", "no_fusion") for seed in (0, 1, 2)]
+    recipes += [xia(variant, seed) for variant in ("atpn", "no_fusion") for seed in (0, 1, 2)]
     recipes += [xia(v) for v in XIA_VARIANTS if v not in ("atpn", "no_fusion")]
     recipes += [yin_tracker(None)] + [yin_tracker(lam, seed) for lam in (0.0, 0.3) for seed in (0, 1, 2)]
     return {r.name: r for r in recipes}
 
 
-RECIPES: dict[str, Recipe] = {**RECIPES_BEFORE_06, **_table_06()}
+RECIPES: dict[str, Recipe] = _table()
 """Every recipe of the course by name (``n02_*``: notebook 02, ``n03_*``: notebook 03, ...)."""
 
 
@@ -645,6 +457,6 @@ def recipe_names(notebook: str | None = None, **tags) -> list[str]:
 __all__ = ["Recipe", "RECIPES", "recipe_names", "configure", "run", "earp", "yin", "yan", "mahpod",
            "xia", "yin_tracker", "XIA_VARIANTS",
            "TRICKS", "YAN_ASSIGNMENTS", "GRADIENT_PATHS", "decoders", "main_decoder", "milestones", "Result",
-           "build_model", "build_codec",
+           "build_model", "recipe_codec", "get",
            "build_loss", "sources", "datasets", "mean_shape", "baseline_nmes", "heatmap_size",
-           "flip_averaged", "SCALES"]
+           "flip_averaged", "SCALES", "NO_AUGMENT"]

@@ -67,7 +67,7 @@ from .param_groups import check_prefixes, frozen_parameters, split_parameters
 from .progress import progress
 
 __all__ = ["NORMS", "NonFiniteLossError", "History", "Evaluation", "resolve_device", "collate",
-           "default_milestones", "evaluate", "fit",
+           "default_milestones", "milestone_epochs", "merge_histories", "evaluate", "fit",
            "CheckpointError", "save_checkpoint", "load_checkpoint", "remove_stale_temporaries"]
 
 # Settings a resumed run must share with its checkpoint; freeze / param_groups are None when unused,
@@ -138,6 +138,34 @@ def default_milestones(epochs: int) -> list[int]:
     """Earp et al. (2021), Sec. 3.3 scaled to any length: epochs 20 and 30 of 40 -> 1/2 and 3/4."""
     halves_up = (math.floor(epochs * f + 0.5) for f in (0.5, 0.75))   # not round(): 4.5 -> 5, not 4
     return sorted({m for m in halves_up if 1 <= m < epochs})
+
+
+def milestone_epochs(fractions, epochs: int) -> list[int]:
+    """Learning-rate milestones given as fractions of a run, as epochs (halves rounded up, at least 1).
+
+    The one rule of every recipe and stage: 10 epochs x 0.85 -> epoch 9 (``round`` would give 8).
+    """
+    return sorted({max(1, math.floor(f * epochs + 0.5)) for f in fractions})
+
+
+def merge_histories(histories) -> History:
+    """One :class:`History` of consecutive runs (epochs numbered on; a multi-stage training).
+
+    ``best_epoch`` is that of the last run that recorded one; a metric that a run did not record
+    is NaN on its epochs.
+    """
+    out = History()
+    for h in histories:
+        offset = len(out.epoch)
+        for name in ("train_loss", "lr", "val_nme", "val_auc", "val_fr", "seconds", "step_loss"):
+            getattr(out, name).extend(getattr(h, name))
+        out.epoch.extend(offset + e for e in range(1, len(h.epoch) + 1))
+        for name in sorted(set(out.val_metrics) | set(h.val_metrics)):
+            values = out.val_metrics.setdefault(name, [float("nan")] * offset)
+            values.extend(h.val_metrics.get(name, [float("nan")] * len(h.epoch)))
+        if h.best_epoch is not None:
+            out.best_epoch = offset + h.best_epoch
+    return out
 
 
 def _check_int(name, value, low):

@@ -2,258 +2,127 @@
 
 A live notebook cell has about a minute of CPU; a converged model needs several. So every
 recipe of :mod:`lmk.recipes` is trained once at ``"zoo"`` scale on synthetic faces, and its
-weights (``data/zoo/<name>.pt``, a float16 state dict) and a manifest entry
-(``data/zoo/manifest.json``: the recipe's full configuration, tags, metrics, the mean-shape
-baseline, sha256, per-epoch history, torch version, git commit, command and threads) are
-committed. Notebooks read their tables from here::
+weights (``data/zoo/<name>.pt``, packed float16) and a manifest entry (``manifest.json``: the
+recipe's full configuration, tags, metrics, the mean-shape baseline, sha256, per-epoch history,
+torch version, git commit, command and threads) are committed. Notebooks read their tables
+from here::
 
     names("03", strategy="SDSD", trick="none", mode="align")   # ['n03_sdsd', 'n03_sdsd_s1', 'n03_sdsd_s2']
     model, entry = load("n03_sdsd")          # eval mode, sha256 checked
-    evaluate("n03_sdsd", n=256, seed=0)      # {"nme", "auc", "failure_rate", "baseline_nme", ...}
-    predict("n03_sdsd", image, five_points=five)   # landmarks in the image's own pixels
+    score_entry("n03_sdsd", n=256, seed=0)   # {"nme", "auc", "failure_rate", "baseline_nme", ...}
+    predict("n03_sdsd", image, five_points=five)   # landmarks in the image's own RGB pixels
 
-Command line::
+Every function takes ``zoo_dir`` (default: ``$LMK_ZOO_DIR``, else the checkout's ``data/zoo/``;
+:mod:`lmk.store` reads and checks the files). Command line::
 
-    python -m lmk.zoo list
-    python -m lmk.zoo build [NAME ...] [--jobs 2]     # default: every recipe (make zoo)
-    python -m lmk.zoo verify [NAME ...] [--jobs 2]    # today's code still gives the manifest's numbers
+    python -m lmk.zoo list [--zoo-dir DIR]
+    python -m lmk.zoo build [NAME ...] [--jobs 2] [--zoo-dir DIR]   # default: every recipe
+    python -m lmk.zoo verify [NAME ...] [--jobs 2] [--zoo-dir DIR]  # today's code gives the manifest's numbers
+    python -m lmk.zoo migrate [--zoo-dir DIR]                       # bring a manifest to this schema
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import hashlib
 import json
-import os
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils._pytree import tree_map
 
-from . import metrics, multitask_run, recipes
-from .data import LandmarkDataset, open_source, to_original
+from . import recipes, store
+from .data import to_original
 from .data.transforms import alignment_matrix, crop_matrix, normalize_image, warp_image
-from .layouts import layout_for
-from .models.heatmap import unflip_heatmaps
+from .families import family_of
+from .metrics import EARP_FAILURE_THRESHOLD
 from .progress import progress
+from .scoring import summary
+from .store import ZooError, entry, manifest, names
 
-ZOO_DIR = Path(__file__).resolve().parents[1] / "data" / "zoo"
-MANIFEST = "manifest.json"
-VAL_N, VAL_SEED, THRESHOLD = 256, 0, 0.08
+__all__ = ["ZooError", "names", "entry", "manifest", "load", "score", "score_dataset", "validation_dataset",
+           "score_entry", "predict", "predictor", "build", "build_one", "verify", "TOLERANCE",
+           "TASK_TOLERANCE", "summary"]
+
+THRESHOLD = EARP_FAILURE_THRESHOLD
 TOLERANCE = {"nme": 2e-4, "auc": 2e-3}      # verify: allowed drift (fractions); failure rate: 1 face
 
 
-class ZooError(RuntimeError):
-    """A zoo file is missing, corrupt or out of date; the message names it and the fix."""
+def __getattr__(name: str):
+    """Old names that still work, with a warning (see CHANGELOG.md)."""
+    if name == "evaluate":
+        warnings.warn("lmk.zoo.evaluate is deprecated (lmk.evaluation.evaluate scores a model); "
+                      "use lmk.zoo.score_entry", DeprecationWarning, stacklevel=2)
+        return score_entry
+    if name == "ZOO_DIR":
+        return store.zoo_dir()
+    if name in ("pack", "unpack", "PACKED", "MANIFEST"):
+        return getattr(store, name)
+    raise AttributeError(f"module 'lmk.zoo' has no attribute {name!r}")
 
 
-# ------------------------------------------------------------------------------ the manifest
-def manifest(zoo_dir=None) -> dict:
-    """``{name: entry}`` of ``data/zoo/manifest.json`` (empty if there is none yet)."""
-    path = Path(zoo_dir or ZOO_DIR) / MANIFEST
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())["entries"]
-    except (ValueError, KeyError) as exc:
-        raise ZooError(f"{path} is not a valid zoo manifest ({exc}); rebuild it with "
-                       f"`python -m lmk.zoo build`") from None
-
-
-def _write_manifest(entries: dict, zoo_dir: Path) -> None:
-    text = json.dumps({"entries": dict(sorted(entries.items()))}, indent=1, sort_keys=False)
-    with tempfile.NamedTemporaryFile("w", dir=zoo_dir, suffix=".tmp", delete=False) as f:
-        f.write(text + "\n")
-    os.chmod(f.name, 0o644)
-    os.replace(f.name, zoo_dir / MANIFEST)
-
-
-def names(notebook: str | None = None, **tags) -> list[str]:
-    """Names of the shipped models of a notebook whose tags match ``tags``."""
-    return [n for n, e in manifest().items() if (notebook is None or e["notebook"] == notebook)
-            and all(e["tags"].get(k) == v for k, v in tags.items())]
-
-
-def entry(name: str, zoo_dir=None) -> dict:
-    entries = manifest(zoo_dir)
-    if name not in entries:
-        raise ZooError(f"no zoo model named {name!r} in {Path(zoo_dir or ZOO_DIR) / MANIFEST}; "
-                       f"known: {', '.join(entries) or 'none'} (build it: python -m lmk.zoo build {name})")
-    return entries[name]
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
+# ----------------------------------------------------------------------------- loading
 def load(name: str, zoo_dir=None) -> tuple[torch.nn.Module, dict]:
     """``(model, entry)``: the float32 network in eval mode with the shipped weights.
 
     An entry with a ``base`` (a model that fine-tunes part of another zoo model, e.g. the pose and
     tracking branches of an ATPN ablation) ships only its own parts; the rest comes from the base.
     """
-    e = entry(name, zoo_dir)
-    path = Path(zoo_dir or ZOO_DIR) / e["file"]
+    state, e = store.read_state(name, zoo_dir)
     rebuild = f"rebuild it with `python -m lmk.zoo build {name}`"
-    if not path.is_file():
-        raise ZooError(f"zoo weights {path} are missing; {rebuild}")
-    if _sha256(path) != e["sha256"]:
-        raise ZooError(f"zoo weights {path} do not match the manifest's sha256 (corrupt or "
-                       f"replaced); {rebuild}")
+    path = store.weights_path(e, zoo_dir)
     try:
-        state = _float32(unpack(torch.load(path, map_location="cpu", weights_only=True)))
-        model = recipes.build_model(e["recipe"])
-        if e.get("base"):
-            base_model, base_entry = load(e["base"], zoo_dir)
-            if base_entry["sha256"] != e["base_sha256"]:
-                raise ZooError(f"{name} was built on other weights of {e['base']} than the shipped "
-                               f"ones (rebuilt since?); {rebuild}")
-            own = tuple(e["stored"])
-            state = {**{k: v for k, v in base_model.state_dict().items() if not k.startswith(own)},
-                     **state}
+        model = family_of(e["recipe"]).build_model(e["recipe"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ZooError(f"zoo entry {name!r} in {store.zoo_dir(zoo_dir) / store.MANIFEST}: its recipe "
+                       f"record cannot build a network ({type(exc).__name__}: {exc}); {rebuild}") from None
+    try:
         model.load_state_dict(state)
-    except ZooError:                   # about the base: its own message names what to rebuild
-        raise
-    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
-        raise ZooError(f"zoo weights {path} do not fit today's network for {name} ({exc}); "
-                       f"{rebuild}") from None
+    except RuntimeError as exc:
+        raise ZooError(f"zoo weights {path} do not fit today's network for {name} ({exc}); {rebuild}") from None
     return model.eval(), e
 
 
-PACKED = "lmk.zoo/flat-float16-1"
-"""Format tag of :func:`pack`: one float16 vector for all floating tensors (earlier entries are
-plain float16 state dicts; a zip entry per tensor costs ~0.2 MB on a small ATPN)."""
+# ----------------------------------------------------------------------------- scoring
+def validation_dataset(cfg: dict, n: int | None = None, seed: int | None = None):
+    """The zoo's validation faces of a recipe config (no augmentation)."""
+    return family_of(cfg).validation_set(cfg, n, seed)
 
 
-def pack(state: dict) -> dict:
-    """A state dict as ``{"format", "names", "shapes", "float16": one flat vector, "other": {...}}``."""
-    floats = [(k, v.detach()) for k, v in state.items() if v.is_floating_point()]
-    flat = (torch.cat([v.reshape(-1).half() for _, v in floats]) if floats
-            else torch.empty(0, dtype=torch.float16))
-    return {"format": PACKED, "names": [k for k, _ in floats], "shapes": [list(v.shape) for _, v in floats],
-            "float16": flat, "other": {k: v for k, v in state.items() if not v.is_floating_point()}}
-
-
-def unpack(obj: dict) -> dict:
-    """The state dict of :func:`pack` (a plain state dict is returned as it is)."""
-    if obj.get("format") != PACKED:
-        return obj
-    counts = [int(np.prod(shape, dtype=np.int64)) for shape in obj["shapes"]]
-    if sum(counts) != obj["float16"].numel():
-        raise ValueError(f"packed weights hold {obj['float16'].numel()} values, the shapes {sum(counts)}")
-    out, start = {}, 0
-    for name, shape, count in zip(obj["names"], obj["shapes"], counts):
-        out[name] = obj["float16"][start:start + count].view(shape)
-        start += count
-    return {**out, **obj["other"]}
-
-
-def _float32(state: dict) -> dict:
-    """A float16 state dict as float32 (integer buffers unchanged)."""
-    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-
-
-# ----------------------------------------------------------------------------- evaluation
-@functools.lru_cache(maxsize=4)
-def _val_source(render_size: int, difficulty: str, n: int, seed: int) -> tuple:
-    src = open_source("synthetic", None, "val", n=n, size=render_size, seed=seed, difficulty=difficulty)
-    return tuple(src[i] for i in range(len(src)))
-
-
-def validation_dataset(cfg: dict, n: int | None = None, seed: int = VAL_SEED) -> LandmarkDataset:
-    """The zoo's validation faces of a recipe config as a :class:`LandmarkDataset` (no augmentation)."""
-    d, n = cfg["data"], VAL_N if n is None else n
-    return LandmarkDataset(list(_val_source(d["render_size"], d["difficulty"], n, seed)),
-                           d["input_size"], mode=d.get("mode", "crop"), margin=d.get("margin", 0.2))
-
-
-@torch.no_grad()
 def score_dataset(model, cfg: dict, dataset, shape, methods=("dark",), flip: bool = False,
                   device="cpu", batch: int = 64, flip_methods=()) -> dict:
-    """Score ``model`` on a :class:`lmk.data.LandmarkDataset` with each decoder in ``methods``.
+    """Score ``model`` on a data set with each decoder in ``methods`` (see :mod:`lmk.scoring`).
 
-    Decodes batch by batch (only the ``(B, N, 2)`` points are kept, never all the heatmaps).
-    ``flip`` scores every method with Earp's flip test-time averaging instead; ``flip_methods``
-    scores those decoders with it *as well*, as ``"<method>+flip"``, reusing the plain pass (so
-    the mirrored images are the only extra forward pass).
     Returns ``{"methods": {method: {"nme", "auc", "failure_rate", "nmes"}}, "baseline_nmes"}``.
     """
-    codecs = {m: recipes.build_codec(cfg, m) for m in methods}
-    flipped = {f"{m}+flip": recipes.build_codec(cfg, m) for m in flip_methods}
-    layout = layout_for(len(np.asarray(shape)))
-    net = (recipes.flip_averaged(model, layout) if flip else model).to(device).eval()
-    points, truth = {m: [] for m in (*codecs, *flipped)}, []
-    for start in range(0, len(dataset), batch):
-        items = [dataset[i] for i in range(start, min(start + batch, len(dataset)))]
-        images = torch.stack([it["image"] for it in items]).to(device)
-        out = tree_map(lambda t: t.float().cpu() if isinstance(t, torch.Tensor) else t, net(images))
-        for m, codec in codecs.items():
-            points[m].append(codec.decode(out).double())
-        if flipped:
-            mirrored = unflip_heatmaps(net(images.flip(-1)).float().cpu(), layout.flip_perm)
-            averaged = 0.5 * (out + mirrored)                # as lmk.models.flip_test_heatmaps
-            for m, codec in flipped.items():
-                points[m].append(codec.decode(averaged).double())
-        truth.append(torch.stack([it["landmarks"] for it in items]).double())
-    truth = torch.cat(truth).numpy()
-    norm = cfg["train"]["norm"]
-    per = {m: summary(metrics.nme(torch.cat(p).numpy(), truth, norm=norm, layout=layout))
-           for m, p in points.items()}
-    return {"methods": per, "baseline_nmes": recipes.baseline_nmes(shape, truth, norm, layout)}
-
-
-def summary(nmes) -> dict:
-    """``{"nme", "auc", "failure_rate", "nmes"}`` of per-image NMEs (AUC and failures at 0.08)."""
-    nmes = np.asarray(nmes)
-    return {"nme": float(np.mean(nmes)), "auc": float(metrics.auc(nmes, THRESHOLD)),
-            "failure_rate": float(metrics.failure_rate(nmes, THRESHOLD)), "nmes": nmes}
+    return family_of(cfg).score_dataset(model, cfg, dataset, shape, methods, flip, device, flip_methods)
 
 
 def score(model, cfg: dict, shape, n: int | None = None, seed: int | None = None, methods=None,
           flip: bool = False, flip_methods=()) -> dict:
-    """:func:`score_dataset` on the zoo's validation faces (``n`` of ``seed``, default 256 of 0).
+    """Score ``model`` on the zoo's validation data of its family (faces, or a tracker's videos).
 
-    A tracker (Yin's, model kind ``"yin"``) is scored on every frame of ``n`` validation videos
-    of ``seed`` instead (default 8 of 7; :mod:`lmk.multitask_run`), and its baseline is the last
-    frame's truth; ``"tracks"`` holds its :class:`lmk.track.TrackResult` s.
-
-    ``methods`` defaults to every decoder of the model (:func:`lmk.recipes.decoders`: the heatmap
-    decoders, or the estimate of every stage of a refinement model).
+    ``methods`` defaults to every decoder of the model (:func:`lmk.recipes.decoders`).
     """
-    methods = recipes.decoders(cfg) if methods is None else methods
-    if cfg["model"] == "yin":        # a tracker: every frame of the validation videos
-        nmes, baseline, tracks = multitask_run.score_tracker(
-            model, cfg, multitask_run.VIDEO_VAL_N if n is None else n,
-            multitask_run.VIDEO_VAL_SEED if seed is None else seed)
-        return {"methods": {"tracking": summary(nmes)}, "baseline_nmes": baseline, "tracks": tracks}
-    return score_dataset(model, cfg, validation_dataset(cfg, n, VAL_SEED if seed is None else seed),
-                         shape, methods, flip, flip_methods=flip_methods)
+    return family_of(cfg).score(model, cfg, shape, n, seed, methods, flip, flip_methods)
 
 
-def evaluate(name: str, n: int | None = None, seed: int | None = None, method: str | None = None,
-             flip: bool = False) -> dict:
+def score_entry(name: str, n: int | None = None, seed: int | None = None, method: str | None = None,
+                flip: bool = False, zoo_dir=None) -> dict:
     """Score a zoo model on ``n`` (default 256) freshly rendered validation faces of ``seed``
-    (a tracker: on every frame of ``n`` validation videos, default 8, see :func:`score`).
+    (a tracker: on every frame of ``n`` validation videos, default 8).
 
-    Args:
-        seed: of the validation faces (default the entry's: 0; a tracker's videos: 7).
-        method: decoder (default the recipe's, DARK for heatmaps).
-        flip: Earp's flip test-time averaging (heatmap models).
-    Returns:
-        ``nme``, ``auc``, ``failure_rate`` (fractions), ``baseline_nme`` (the entry's mean shape on
-        the same faces), ``nmes`` and ``baseline_nmes`` per image (for paired comparisons),
-        ``method``, ``norm``.
+    Returns ``nme``, ``auc``, ``failure_rate`` (fractions), ``baseline_nme`` (the entry's mean
+    shape on the same faces), ``nmes`` and ``baseline_nmes`` per image (for paired comparisons),
+    ``method``, ``norm``, ``name``.
     """
-    model, e = load(name)
+    model, e = load(name, zoo_dir)
     method = method or e["method"]
     seed = e["validation"]["seed"] if seed is None else seed
     s = score(model, e["recipe"], e["mean_shape"], n, seed, (method,), flip)
@@ -262,34 +131,73 @@ def evaluate(name: str, n: int | None = None, seed: int | None = None, method: s
             "method": method, "norm": e["norm"], "name": name}
 
 
-@torch.no_grad()
-def predict(name: str, image, box=None, five_points=None, method: str | None = None) -> np.ndarray:
-    """Landmarks ``(N, 2)`` in the pixels of ``image`` ``(H, W, 3)`` uint8 RGB.
+def predictor(model, cfg: dict):
+    """The :class:`lmk.track.Tracker` ``predict_fn`` of a zoo or trained model (ATPN, Yin's tracker)."""
+    return family_of(cfg).predictor(model, cfg)
 
+
+# ----------------------------------------------------------------------------- predicting
+def _check_image(image) -> np.ndarray:
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"image must be uint8 RGB (H, W, 3), got dtype {image.dtype}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be RGB (H, W, 3) uint8, got shape {image.shape}"
+                         + (" (grayscale: stack it to 3 channels, e.g. np.dstack([g, g, g]))"
+                            if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1) else ""))
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"image is empty (shape {image.shape})")
+    return image
+
+
+def _check_points(value, shape: tuple, name: str) -> np.ndarray:
+    try:
+        points = np.asarray(value, np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be numbers of shape {shape}, got {value!r}") from None
+    if points.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {points.shape}")
+    if not np.isfinite(points).all():
+        raise ValueError(f"{name} must be finite, got {points.tolist()}")
+    return points
+
+
+@torch.no_grad()
+def predict(name: str, image, box=None, five_points=None, method: str | None = None, zoo_dir=None) -> np.ndarray:
+    """Landmarks ``(N, 2)`` in the pixels of ``image``, an ``(H, W, 3)`` uint8 **RGB** array.
+
+    The zoo's models were trained on the synthetic face world only: on real photos expect errors
+    several times larger (real-face models come from full-scale training on 300W or WFLW).
     The image goes through the recipe's own preprocessing: 5-point alignment (``five_points``
-    ``(5, 2)``, e.g. a face detector's eye centres, nose tip and mouth corners) for aligned
-    models, a square crop around ``box`` ``(x0, y0, x1, y1)`` for cropped ones.
+    ``(5, 2)``: eye centres, nose tip, mouth corners, e.g. from a face detector) for aligned
+    models, or a square crop around ``box`` ``(x0, y0, x1, y1)`` (the face's box in image
+    pixels) with the recipe's own margin for cropped ones. OpenCV reads BGR: convert with
+    ``cv2.cvtColor(image, cv2.COLOR_BGR2RGB)`` first.
     """
-    model, e = load(name)
-    d = e["recipe"]["data"]
-    if d["mode"] == "align":
+    model, e = load(name, zoo_dir)
+    cfg = e["recipe"]
+    image = _check_image(image)
+    d = cfg["data"]
+    if d.get("mode", "crop") == "align":
         if five_points is None:
             raise ValueError(f"{name} was trained on 5-point aligned faces: pass five_points (5, 2)")
-        matrix = alignment_matrix(np.asarray(five_points, np.float64), d["input_size"])
+        matrix = alignment_matrix(_check_points(five_points, (5, 2), "five_points"), d["input_size"])
     else:
         if box is None:
             raise ValueError(f"{name} was trained on face-box crops: pass box (x0, y0, x1, y1)")
-        matrix = crop_matrix(np.asarray(box, np.float64), d["input_size"])
+        b = _check_points(box, (4,), "box")
+        if not (b[2] > b[0] and b[3] > b[1]):
+            raise ValueError(f"box must be (x0, y0, x1, y1) with x1 > x0 and y1 > y0, got {b.tolist()}")
+        matrix = crop_matrix(b, d["input_size"], margin=d.get("margin", 0.2))
     crop = warp_image(image, matrix, d["input_size"])
-    outputs = model(normalize_image(crop)[None])
-    points = recipes.build_codec(e["recipe"], method).decode(outputs)[0]
+    points = family_of(cfg).predict_batch(model, cfg, normalize_image(crop)[None], method)[0]
     return to_original(points.double().numpy(), matrix)
 
 
 # ---------------------------------------------------------------------------------- building
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ZOO_DIR.parent.parent, text=True,
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parents[1], text=True,
                              capture_output=True, check=True)
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
@@ -305,57 +213,51 @@ def build_one(name: str, zoo_dir=None, threads: int = 1, command: str = "") -> d
 
     The metrics are those of the *shipped* float16 weights, reloaded into a float32 network.
     """
-    zoo_dir = Path(zoo_dir or ZOO_DIR)
-    zoo_dir.mkdir(parents=True, exist_ok=True)
+    folder = store.zoo_dir(zoo_dir)
+    folder.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
-    res = recipes.run(name, "zoo", threads=threads, device="cpu")
+    res = recipes.run(name, "zoo", threads=threads, device="cpu", zoo_dir=folder)
     cfg = res.config
+    family = family_of(cfg)
     stored = cfg["train"].get("stored")            # a fine-tuned part of a base entry: ship that part
-    state = {k: v.half() if v.is_floating_point() else v for k, v in res.model.state_dict().items()
-             if stored is None or k.startswith(tuple(stored))}
-    path = zoo_dir / f"{name}.pt"
-    with tempfile.NamedTemporaryFile(dir=zoo_dir, suffix=".tmp", delete=False) as f:
-        torch.save(pack(state), f)
-    os.chmod(f.name, 0o644)
-    os.replace(f.name, path)
+    state = {k: v for k, v in res.model.state_dict().items() if stored is None or k.startswith(tuple(stored))}
+    path = folder / f"{name}.pt"
+    store.write_weights(state, path)
     base = {}
     if stored is not None:               # the base weights this run actually started from
         base = {"base": cfg["train"]["init_from"], "stored": list(stored),
                 "base_sha256": res.extras["base_sha256"]}
-    model = recipes.build_model(cfg)
-    model.load_state_dict({**res.model.state_dict(), **_float32(state)})
-    flip = cfg["notebook"] == "03" and cfg["model"] == "heatmap"     # the tricks of Earp et al.
+    model = family.build_model(cfg)
+    half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    model.load_state_dict({**res.model.state_dict(), **store.to_float32(half)})
     shape = np.round(res.mean_shape, 4)             # as stored in the manifest
-    val_seed = multitask_run.VIDEO_VAL_SEED if cfg["model"] == "yin" else VAL_SEED
-    s = score(model.eval(), cfg, shape, seed=val_seed, flip_methods=("dark",) if flip else ())
-    record = _metrics_record(s)
-    extra = {}
-    if cfg["model"] in ("atpn", "yin"):          # pose, confidence and tracking (notebook 06)
-        pose0 = res.extras.get("mean_pose")
-        extra["mean_pose"] = None if pose0 is None else np.round(pose0, 4).tolist()
-        extra["task_metrics"] = multitask_run.task_metrics(model, cfg, extra["mean_pose"],
-                                                           tracks=s.get("tracks"))
+    validation = family.zoo_validation(cfg)
+    s = family.score(model.eval(), cfg, shape, validation["n"], validation["seed"],
+                     flip_methods=family.flip_methods(cfg))
+    extra = family.entry_extras(res)
+    task = family.task_metrics(model, cfg, extra.get("mean_pose"), s)
+    if task is not None:
+        extra["task_metrics"] = task
     h = res.history
     return {"name": name, "notebook": cfg["notebook"], "file": path.name, "recipe": cfg,
-            "seed": cfg["train"]["seed"], "tags": cfg["tags"], "method": recipes.main_decoder(cfg),
-            "norm": cfg["train"]["norm"], "metrics": record,
+            "seed": cfg["train"]["seed"], "tags": cfg["tags"], "method": family.main_decoder(cfg),
+            "norm": cfg["train"]["norm"], "metrics": _metrics_record(s),
             "baseline_nme": float(s["baseline_nmes"].mean()),
             "mean_shape": shape.tolist(),
             "params": sum(p.numel() for p in model.parameters()),
-            "sha256": _sha256(path), "bytes": path.stat().st_size, "seconds": round(res.seconds, 1),
+            "sha256": store.sha256(path), "bytes": path.stat().st_size, "seconds": round(res.seconds, 1),
             "history": {"epoch": h.epoch, "train_loss": h.train_loss, "val_nme": h.val_nme,
                         "seconds": [round(x, 2) for x in h.seconds],
                         **({"val_metrics": h.val_metrics} if h.val_metrics else {})},
             "torch": torch.__version__, "git_commit": _git_commit(), "command": command,
             "threads": threads, **extra, **base,
-            "validation": {"n": multitask_run.VIDEO_VAL_N if cfg["model"] == "yin" else len(s["baseline_nmes"]),
-                           "seed": val_seed, "threshold": THRESHOLD}}
+            "validation": {**validation, "threshold": THRESHOLD}}
 
 
 def build(selected=None, jobs: int = 2, zoo_dir=None, log=print) -> dict:
     """Train the ``selected`` recipes (default: all) in ``jobs`` one-thread processes."""
-    zoo_dir = Path(zoo_dir or ZOO_DIR)
-    zoo_dir.mkdir(parents=True, exist_ok=True)
+    folder = store.zoo_dir(zoo_dir)
+    folder.mkdir(parents=True, exist_ok=True)
     selected = list(selected or recipes.RECIPES)
     unknown = [n for n in selected if n not in recipes.RECIPES]
     if unknown:
@@ -363,10 +265,10 @@ def build(selected=None, jobs: int = 2, zoo_dir=None, log=print) -> dict:
     command = " ".join(["python -m lmk.zoo"] + [shlex.quote(a) for a in sys.argv[1:]])
     failed = {}
     for wave in _waves(selected):
-        _build_wave(wave, jobs, zoo_dir, command, failed, log)
+        _build_wave(wave, jobs, folder, command, failed, log)
     if failed:
         raise ZooError("zoo build failed for " + "; ".join(f"{n} ({why})" for n, why in failed.items()))
-    return manifest(zoo_dir)
+    return manifest(folder)
 
 
 def _waves(selected: list[str]) -> list[list[str]]:
@@ -382,27 +284,27 @@ def _waves(selected: list[str]) -> list[list[str]]:
     return waves
 
 
-def _build_wave(selected, jobs, zoo_dir, command, failed, log) -> None:
+def _build_wave(selected, jobs, folder, command, failed, log) -> None:
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(build_one, n, zoo_dir, 1, command): n for n in selected}
+        futures = {pool.submit(build_one, n, folder, 1, command): n for n in selected}
         for fut in progress(as_completed(futures), total=len(futures), desc="zoo build"):
             try:
                 e = fut.result()
             except Exception as exc:          # keep the other jobs' entries; report at the end
                 failed[futures[fut]] = f"{type(exc).__name__}: {exc}"
-                entries = manifest(zoo_dir)       # re-read: another build may have added entries
+                entries = manifest(folder)        # re-read: another build may have added entries
                 entries.pop(futures[fut], None)   # its weights may already be replaced
-                _write_manifest(entries, zoo_dir)
+                store.write_manifest(entries, folder)
                 log(f"{futures[fut]:28s} FAILED ({failed[futures[fut]]})")
                 continue
-            entries = {**manifest(zoo_dir), e["name"]: e}
-            _write_manifest(entries, zoo_dir)
+            store.write_manifest({**manifest(folder), e["name"]: e}, folder)
             m = e["metrics"][e["method"]]
             log(f"{e['name']:28s} NME {100 * m['nme']:5.2f} %  baseline {100 * e['baseline_nme']:5.2f} %  "
                 f"({m['nme'] / e['baseline_nme']:.2f}x)  {e['seconds']:.0f} s")
 
 
-TASK_TOLERANCE = {"pose_mae": 0.05, "pose_mae_baseline": 1e-6, "pose_fr": 1.01 / VAL_N,
+# ---------------------------------------------------------------------------------- verifying
+TASK_TOLERANCE = {"pose_mae": 0.05, "pose_mae_baseline": 1e-6, "pose_fr": 1.01 / 256,
                   "pose_fr_baseline": 1e-6, "confidence_ap": 2e-3, "confidence_ap_baseline": 1e-6,
                   "mean_nme": 1e-3, "failure_rate": 0.025, "baseline_mean_nme": 1e-6,
                   "lost_rate": 0.01, "detector_calls_saved": 0.01}
@@ -442,53 +344,68 @@ def verify(selected=None, zoo_dir=None, log=print, jobs: int = 1) -> list[str]:
     """Re-evaluate shipped models with today's code; return the problems found (empty: all good).
 
     A problem is a recipe whose current definition differs from the one recorded, missing or
-    corrupt weights, or a metric that moved beyond :data:`TOLERANCE` (and a notebook-06 figure
-    beyond :data:`TASK_TOLERANCE`) from the manifest. ``jobs > 1`` checks models in that many
-    one-thread processes (the command line's default is 2).
+    corrupt weights, a malformed entry, or a metric that moved beyond :data:`TOLERANCE` (and a
+    notebook-06 figure beyond :data:`TASK_TOLERANCE`) from the manifest. Every entry is checked
+    even when others fail. ``jobs > 1`` checks models in that many one-thread processes.
     """
     entries = manifest(zoo_dir)
     problems = [] if selected else [f"{n}: recipe has no zoo entry; build it with `python -m lmk.zoo build {n}`"
                                     for n in recipes.RECIPES if n not in entries]
-    names = list(selected or entries)
+    names_ = list(selected or entries)
     if jobs <= 1:
-        for name in names:
+        for name in names_:
             found, line = _verify_one(name, zoo_dir)
             problems += found
             if line:
                 log(line)
         return problems
-    heavy_first = sorted(names, key=lambda n: entries.get(n, {}).get("recipe", {}).get("model")
-                         not in ("atpn", "yin"))     # the trackers take longest: start them first
+    heavy_first = sorted(names_, key=lambda n: not _scored_by_tracking(entries.get(n)))
+    found_by = {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
                              initializer=torch.set_num_threads, initargs=(1,)) as pool:
         futures = {pool.submit(_verify_one, name, zoo_dir): name for name in heavy_first}
-        found_by = {}
         for fut in as_completed(futures):
-            found_by[futures[fut]], line = fut.result()
+            try:
+                found_by[futures[fut]], line = fut.result()
+            except Exception as exc:             # a worker that died: report it, keep the rest
+                found_by[futures[fut]], line = [f"{futures[fut]}: {type(exc).__name__}: {exc}"], None
             if line:
                 log(line)
-    return problems + [p for name in names for p in found_by[name]]
+    return problems + [p for name in names_ for p in found_by[name]]
+
+
+def _scored_by_tracking(e) -> bool:
+    """Whether an entry's checks track videos (they take longest: started first)."""
+    return isinstance(e, dict) and "task_metrics" in e
 
 
 def _verify_one(name: str, zoo_dir=None) -> tuple[list[str], str | None]:
-    """``(problems, the line to log)`` of one shipped model (see :func:`verify`)."""
+    """``(problems, the line to log)`` of one shipped model (see :func:`verify`); never raises."""
     try:
-        model, e = load(name, zoo_dir)
+        return _check_one(name, zoo_dir)
     except ZooError as exc:
-        return [str(exc)], None
+        return [f"{name}: {exc}"], None
+    except Exception as exc:                       # report it with the entry; the others go on
+        return [f"{name}: scoring failed ({type(exc).__name__}: {exc})"], None
+
+
+def _check_one(name: str, zoo_dir=None) -> tuple[list[str], str | None]:
+    model, e = load(name, zoo_dir)
     if name not in recipes.RECIPES:
         return [f"{name}: no recipe of that name any more (remove the entry or rebuild)"], None
     if recipes.RECIPES[name].config("zoo") != e["recipe"]:
         return [f"{name}: its recipe changed since the weights were built; rebuild it "
                 f"with `python -m lmk.zoo build {name}`"], None
     problems = []
-    s = score(model, e["recipe"], e["mean_shape"], e["validation"]["n"], e["validation"]["seed"],
-              flip_methods=("dark",) if "dark+flip" in e["metrics"] else ())
+    family = family_of(e["recipe"])
+    s = family.score(model, e["recipe"], e["mean_shape"], e["validation"]["n"], e["validation"]["seed"],
+                     flip_methods=tuple(m[:-5] for m in e["metrics"] if m.endswith("+flip")))
     now = _metrics_record(s)
     scored = len(next(iter(s["methods"].values()))["nmes"])      # faces, or a tracker's frames
     tol = {**TOLERANCE, "failure_rate": 1.01 / scored}
     for method, shipped in e["metrics"].items():
         if method not in now:
+            problems.append(f"{name}: decoder {method} of the manifest is no longer scored")
             continue
         for key, limit in tol.items():
             if not _close(now[method][key], shipped[key], limit):
@@ -496,8 +413,7 @@ def _verify_one(name: str, zoo_dir=None) -> tuple[list[str], str | None]:
                                 f"says {shipped[key]:.5f} (tolerance {limit:.5f})")
     if "task_metrics" in e:
         problems += _check_task_metrics(name, e["task_metrics"],
-                                        multitask_run.task_metrics(model, e["recipe"], e["mean_pose"],
-                                                                   tracks=s.get("tracks")))
+                                        family.task_metrics(model, e["recipe"], e.get("mean_pose"), s))
     base = float(s["baseline_nmes"].mean())
     if abs(base - e["baseline_nme"]) > TOLERANCE["nme"]:
         problems.append(f"{name}: mean-shape baseline {base:.5f}, manifest {e['baseline_nme']:.5f}")
@@ -505,35 +421,61 @@ def _verify_one(name: str, zoo_dir=None) -> tuple[list[str], str | None]:
                       f"{100 * e['metrics'][e['method']]['nme']:5.2f} %)  baseline {100 * base:5.2f} %")
 
 
+# -------------------------------------------------------------------------------- command line
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lmk.zoo", description=__doc__.split("\n")[0])
+    parser.add_argument("--zoo-dir", default=None,
+                        help=f"the zoo folder (default: ${store.ENV_VAR}, else the checkout's data/zoo)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="the shipped models and their numbers")
-    b = sub.add_parser("build", help="train recipes at zoo scale and write data/zoo")
+    zoo_opt = argparse.ArgumentParser(add_help=False)
+    zoo_opt.add_argument("--zoo-dir", default=argparse.SUPPRESS, help="the zoo folder")
+    sub.add_parser("list", parents=[zoo_opt], help="the shipped models and their numbers")
+    b = sub.add_parser("build", parents=[zoo_opt], help="train recipes at zoo scale into the zoo")
     b.add_argument("names", nargs="*", help="recipes to build (default: all)")
-    b.add_argument("--jobs", type=int, default=2, help="parallel one-thread jobs (default 2)")
-    v = sub.add_parser("verify", help="check that today's code reproduces the manifest")
+    b.add_argument("--jobs", type=_positive, default=2, help="parallel one-thread jobs (default 2)")
+    v = sub.add_parser("verify", parents=[zoo_opt], help="check that today's code reproduces the manifest")
     v.add_argument("names", nargs="*")
-    v.add_argument("--jobs", type=int, default=2, help="parallel one-thread processes (default 2)")
+    v.add_argument("--jobs", type=_positive, default=2, help="parallel one-thread processes (default 2)")
+    sub.add_parser("migrate", parents=[zoo_opt], help=f"bring the manifest to schema {store.SCHEMA}")
     args = parser.parse_args(argv)
+    try:
+        return _command(args)
+    except ZooError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _command(args) -> int:
     if args.command == "list":
-        for name, e in manifest().items():
+        for name, e in manifest(args.zoo_dir).items():
             m = e["metrics"][e["method"]]
             print(f"{name:28s} {e['notebook']}  NME {100 * m['nme']:5.2f} %  baseline "
-                  f"{100 * e['baseline_nme']:5.2f} %  {e['bytes'] / 1e6:4.2f} MB  {e['seconds']:5.0f} s")
+                  f"{100 * e['baseline_nme']:5.2f} %  {e.get('bytes', 0) / 1e6:4.2f} MB  {e.get('seconds', 0):5.0f} s")
         return 0
     if args.command == "build":
-        if args.jobs < 1:
-            parser.error(f"--jobs must be >= 1, got {args.jobs}")
-        build(args.names or None, jobs=args.jobs)
+        build(args.names or None, jobs=args.jobs, zoo_dir=args.zoo_dir)
         return 0
-    if args.jobs < 1:
-        parser.error(f"--jobs must be >= 1, got {args.jobs}")
+    if args.command == "migrate":
+        path = store.zoo_dir(args.zoo_dir) / store.MANIFEST
+        doc = json.loads(path.read_text())
+        migrated = store.migrate(doc)
+        store.write_manifest(migrated["entries"], args.zoo_dir)
+        print(f"{path}: schema {doc.get('schema', 1)} -> {migrated['schema']}")
+        return 0
     start = time.perf_counter()
-    problems = verify(args.names or None, jobs=args.jobs)
+    problems = verify(args.names or None, zoo_dir=args.zoo_dir, jobs=args.jobs)
     for p in problems:
         print("FAIL", p, file=sys.stderr)
-    print(f"verify: {len(problems)} problem(s), {time.perf_counter() - start:.0f} s")
+    failing = sorted({p.split(":", 1)[0] for p in problems})
+    print(f"verify: {len(problems)} problem(s){' in ' + ', '.join(failing) if failing else ''}, "
+          f"{time.perf_counter() - start:.0f} s")
     return 1 if problems else 0
 
 

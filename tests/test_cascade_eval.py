@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from lmk import cascade_eval, complexity, recipes
+from lmk import complexity, recipes
+from lmk.lessons import n05_cascade as cascade_eval
 from lmk.compare import paired_verdict, verdict
 from lmk.models.ccnn import CCNN
 

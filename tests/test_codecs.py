@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmk.bench.decode import dark_reference_loop
+from lmk.codecs import dark_reference_loop
 from lmk.codecs import (CODECS, METHODS, Codec, CoordinateCodec, HeatmapCodec, MarginalCodec, StageCodec,
                         build_codec, decode_heatmaps, decode_marginals, gaussian_heatmaps,
                         gaussian_marginals)

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from lmk.complexity import (count_parameters, fold_batchnorm, latency, optimize_for_inference, profile,
+from lmk.deploy import fold_batchnorm, optimize_for_inference
+from lmk.complexity import (count_parameters, latency, profile,
                             step_memory)
 from lmk.models import HeatmapModel
 
@@ -109,6 +110,7 @@ def test_fold_batchnorm_and_optimized_copy_match_eager():
         fold_batchnorm(copy.deepcopy(model).train())
 
 
+@pytest.mark.heavy                       # ONNX export + onnxruntime: 5-10 s
 def test_onnxruntime_path_matches_eager_and_checks_its_input():
     torch.manual_seed(0)
     model = _randomize_bn(HeatmapModel(0.25, "SD", 16, 4)).eval()
@@ -131,7 +133,7 @@ class _TwoOutputs(nn.Module):
 
 
 def test_onnxruntime_returns_a_tuple_for_several_outputs(tmp_path):
-    from lmk.complexity import OnnxRuntimeModel, export_onnx
+    from lmk.deploy import OnnxRuntimeModel, export_onnx
 
     path = tmp_path / "two.onnx"
     data = export_onnx(_TwoOutputs(), (1, 2, 3, 4), path=path)

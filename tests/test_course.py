@@ -111,6 +111,7 @@ def test_parse_value():
     assert parse_value("None") is None and parse_value("300w") == "300w"
 
 
+@pytest.mark.heavy                       # runs notebooks in kernels: 3-9 s
 def test_run_writes_summary_and_stops_on_failure(notebooks, tmp_path):
     with pytest.raises(RuntimeError, match=r"(?s)01_b.ipynb failed in cell \[4\].*raise ValueError.*ValueError: boom in b"):
         _run({"N": 4}, notebooks, tmp_path)

@@ -7,7 +7,7 @@ from scipy.stats import spearmanr
 
 from lmk.complexity import profile
 from lmk.models import HeatmapModel, RegressionModel, UpsampleHead
-from lmk.models.earp_tables import EARP_TABLE_3, EARP_TABLE_4, cost_table, spearman
+from lmk.models.earp_tables import EARP_TABLE_3, EARP_TABLE_4, earp_cost_table, spearman
 from lmk.models.heads import deconv_block, shuffle_block
 
 
@@ -100,8 +100,9 @@ def test_heatmap_model_shapes():
         HeatmapModel(0.25, "D", 8, 3, backbone="vgg")
 
 
+@pytest.mark.heavy                       # profiles every EARP table-3 model: 4-8 s
 def test_earp_table_3_costs_rank_like_the_paper():
-    rows = cost_table(3)
+    rows = earp_cost_table(3)
     assert [r["strategy"] for r in rows] == list(EARP_TABLE_3)
     paper = [r["paper_gflops"] for r in rows]
     ours = [r["our_gmacs"] for r in rows]
@@ -113,7 +114,7 @@ def test_earp_table_3_costs_rank_like_the_paper():
 
 
 def test_earp_table_4_costs():
-    rows = cost_table(4)
+    rows = earp_cost_table(4)
     assert [r["strategy"] for r in rows] == list(EARP_TABLE_4)
     assert spearman([r["paper_gflops"] for r in rows], [r["our_gmacs"] for r in rows]) == 1.0
     assert all(0.9 <= r["ratio"] <= 1.0 for r in rows)
@@ -127,7 +128,7 @@ def test_spearman_matches_scipy():
     with pytest.raises(ValueError, match="same length"):
         spearman([1, 2, 3], [1, 2])
     with pytest.raises(ValueError, match="table"):
-        cost_table(5)
+        earp_cost_table(5)
 
 
 def test_regression_model_starts_at_init_points():

@@ -1,10 +1,10 @@
-"""lmk.landscape: Yan et al.'s (2020) Fig. 6 loss landscapes and the three-way gradient check."""
+"""lmk.lessons.n04_landscape: Yan et al.'s (2020) Fig. 6 loss landscapes and the three-way gradient check."""
 
 import numpy as np
 import pytest
 import torch
 
-from lmk import landscape
+from lmk.lessons import n04_landscape as landscape
 from lmk.layouts import LAYOUT_68
 from lmk.losses import align_loss
 from lmk.ops import crop_patches

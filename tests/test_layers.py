@@ -25,11 +25,12 @@ LMK = Path(__file__).resolve().parents[1] / "lmk"
 # or is a package prefix of it. Entries need not exist yet; every file under lmk/ must be placed.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundations", ("lmk._backend", "lmk.geometry", "lmk.layouts", "lmk.ops", "lmk.checkpoints",
-                     "lmk.progress", "lmk.quantization", "lmk.compare")),
+                     "lmk.progress", "lmk.quantization", "lmk.compare", "lmk.complexity",
+                     "lmk.param_groups")),
     ("building blocks", ("lmk.codecs", "lmk.models", "lmk.losses", "lmk.data", "lmk.metrics",
                          "lmk.multitask_metrics")),
     ("loops and tools", ("lmk.train", "lmk.track", "lmk.evaluation", "lmk.scoring",
-                         "lmk.complexity", "lmk.deploy", "lmk.viz", "lmk.params")),
+                         "lmk.deploy", "lmk.viz", "lmk.params")),
     ("zoo store", ("lmk.store",)),
     ("model families", ("lmk.families",)),
     ("recipes (pure data)", ("lmk.recipes",)),
@@ -317,6 +318,14 @@ def _is_attribute_switch(node: ast.AST, other: ast.AST) -> str | None:
     return None
 
 
+def _is_constant(node) -> bool:
+    """A literal (or a tuple / list / set of literals): what a switch compares a kind against.
+    A comparison with a variable (``e["notebook"] == notebook``, a filter) is not a switch."""
+    if isinstance(node, ast.Constant):
+        return True
+    return isinstance(node, (ast.Tuple, ast.List, ast.Set)) and all(isinstance(e, ast.Constant) for e in node.elts)
+
+
 def kind_switches(root: Path, allowed=SWITCH_ALLOWED) -> list[str]:
     """Comparisons (``==``, ``!=``, ``in``, ``not in``) and ``match`` statements on a model kind or
     a notebook number, outside the allowed packages."""
@@ -331,7 +340,8 @@ def kind_switches(root: Path, allowed=SWITCH_ALLOWED) -> list[str]:
                 operands = [node.left, *node.comparators]
                 for op, left, right in zip(node.ops, operands, operands[1:]):
                     if isinstance(op, (ast.Eq, ast.NotEq, ast.In, ast.NotIn)):
-                        found = (_is_key(left) or _is_key(right)
+                        found = ((_is_constant(right) and _is_key(left))
+                                 or (_is_constant(left) and _is_key(right))
                                  or _is_attribute_switch(left, right)
                                  or _is_attribute_switch(right, left))
                         if found:

@@ -10,7 +10,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from lmk import complexity, multitask_eval, params, viz  # noqa: E402
+from lmk import complexity, params, viz  # noqa: E402
+from lmk.lessons import n06_multitask as multitask_eval  # noqa: E402
 from lmk.data import synth_video  # noqa: E402
 from lmk.data.transforms import crop_matrix, normalize_image, warp_image  # noqa: E402
 from lmk.models import ATPN  # noqa: E402
@@ -197,8 +198,8 @@ def test_notebook_06_parameters(tmp_path):
                              ({"STAGE_EPOCHS": [4, 1]}, "three epoch counts"),
                              ({"STAGE_EPOCHS": [0, 0, 0]}, "trains nothing"),
                              ({"STAGE_EPOCHS": [4, -1, 2]}, ">= 0"),
-                             ({"VIDEO_ROOT": str(tmp_path)}, "holds no 300VW video folder"),
-                             ({"VIDEO_ROOT": str(tmp_path / "none")}, "not an existing folder"),
+                             ({"VIDEO_ROOT": str(tmp_path)}, "holds no video folder"),
+                             ({"VIDEO_ROOT": str(tmp_path / "none")}, "is not a folder"),
                              ({"EPOCHS": 3}, "EPOCHS")):
         with pytest.raises(params.ParameterError, match=message):
             params.validate("06", _namespace(**changes))

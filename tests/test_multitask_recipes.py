@@ -1,4 +1,4 @@
-"""Notebook 06's recipes (Xia's ATPN, Yin's tracker), lmk.multitask_run and the zoo's partial entries."""
+"""Notebook 06's recipes (Xia's ATPN, Yin's tracker), lmk.families and the zoo's partial entries."""
 
 import dataclasses
 import json
@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from lmk import multitask_run, recipes, zoo
+from lmk import recipes, store, zoo
+import lmk.families.base as families_base
+import lmk.families.tracking as tracking
+from lmk.data.frame_pairs import Frames
+from lmk.losses import ClipMarginalLoss
+from lmk.train import merge_histories
 from lmk.codecs import MarginalCodec
 from lmk.losses import MarginalLoss
 from lmk.train import History, fit
@@ -69,15 +74,15 @@ def test_every_notebook_06_recipe_is_in_the_table():
 def test_pack_round_trip_is_exact_and_plain_state_dicts_pass():
     state = {"a.weight": torch.randn(3, 4).half(), "a.bias": torch.randn(4).half(),
              "bn.num_batches_tracked": torch.tensor(7), "empty": torch.zeros(0, 2).half()}
-    out = zoo.unpack(zoo.pack(state))
+    out = store.unpack(store.pack(state))
     assert out.keys() == state.keys()
     for k, v in state.items():
         assert out[k].dtype == v.dtype and torch.equal(out[k], v)
-    assert zoo.unpack(state) is state
-    broken = zoo.pack(state)
+    assert store.unpack(state) is state
+    broken = store.pack(state)
     broken["float16"] = broken["float16"][:-1]
     with pytest.raises(ValueError, match="packed weights hold 15 values, the shapes 16"):
-        zoo.unpack(broken)
+        store.unpack(broken)
 
 
 def test_build_waves_put_bases_first():
@@ -94,7 +99,7 @@ def test_merge_histories_numbers_epochs_on_and_pads_metrics():
             ev = type("Ev", (), {"nme": v, "auc": 0.5, "failure_rate": 0.0, "metrics": extra})()
             h.record(len(h.epoch) + 1, [v], 1e-3, ev, 1.0)
     b.best_epoch = 1
-    m = multitask_run.merge_histories([a, b])
+    m = merge_histories([a, b])
     assert m.epoch == [1, 2, 3] and m.val_nme == [1.0, 2.0, 3.0] and m.best_epoch == 3
     assert math.isnan(m.val_metrics["pose_mae"][0]) and m.val_metrics["pose_mae"][2] == 5.0
 
@@ -104,13 +109,13 @@ def test_clip_loss_is_the_frame_loss_averaged_over_every_frame():
     torch.manual_seed(0)
     hx, hy = torch.randn(2, 3, 5, 64), torch.randn(2, 3, 5, 64)
     points = torch.rand(2, 3, 5, 2) * 60
-    clip = multitask_run.ClipMarginalLoss(codec)((hx, hy), {"landmarks": points})
+    clip = ClipMarginalLoss(codec)((hx, hy), {"landmarks": points})
     frame = MarginalLoss(codec)
     each = [frame((hx[b, t, None], hy[b, t, None]), {"landmarks": points[b, t, None]})
             for b in range(2) for t in range(3)]
     assert clip.item() == pytest.approx(torch.stack(each).mean().item(), rel=1e-5)
     with pytest.raises(ValueError, match=r"\(B, T, N, L\)"):
-        multitask_run.ClipMarginalLoss(codec)((hx[0], hy[0]), {"landmarks": points[0]})
+        ClipMarginalLoss(codec)((hx[0], hy[0]), {"landmarks": points[0]})
 
 
 def test_fit_trains_on_clips_and_checks_their_shapes():
@@ -157,8 +162,8 @@ def test_frames_take_clips_of_one_frame():
     from lmk.data.frame_pairs import FramePairs
     videos = [synth_video((0, 0), 4, 64)]
     with pytest.raises(ValueError, match="length 1, got length 2"):
-        multitask_run.Frames(FramePairs(videos, 2, 32))
-    frames = multitask_run.Frames(FramePairs(videos, 1, 32))
+        Frames(FramePairs(videos, 2, 32))
+    frames = Frames(FramePairs(videos, 1, 32))
     assert len(frames) == 3 and frames[0]["image"].shape == (3, 32, 32)
     assert frames[0]["landmarks"].shape == (68, 2)
 
@@ -175,10 +180,10 @@ TINY = {"n06_atpn": {"data": {"n_train": 24, "n_val": 8}, "train": {"stage_epoch
 def tiny_zoo(tmp_path, monkeypatch):
     """A zoo directory holding the shipped notebook-02 detector and tiny notebook-06 recipes."""
     detector = zoo.entry("n02_1d_r3")
-    shutil.copy(zoo.ZOO_DIR / detector["file"], tmp_path / detector["file"])
-    zoo._write_manifest({"n02_1d_r3": detector}, tmp_path)
-    monkeypatch.setattr(zoo, "ZOO_DIR", tmp_path)
-    monkeypatch.setattr(multitask_run, "VIDEO_VAL_T", 6)       # short validation videos
+    shutil.copy(store.zoo_dir() / detector["file"], tmp_path / detector["file"])
+    store.write_manifest({"n02_1d_r3": detector}, tmp_path)
+    monkeypatch.setenv("LMK_ZOO_DIR", str(tmp_path))
+    monkeypatch.setattr(tracking, "VIDEO_VAL_T", 6)       # short validation videos
     table = dict(recipes.RECIPES)
     for name, zoo_scale in TINY.items():
         table[name] = dataclasses.replace(table[name], scales={**table[name].scales, "zoo": zoo_scale})
@@ -186,16 +191,17 @@ def tiny_zoo(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.heavy                       # builds tiny notebook-06 zoo entries: 18 s
 def test_partial_entries_ship_their_parts_and_load_on_their_base(tiny_zoo):
     torch.set_num_threads(1)
     entries = {"n02_1d_r3": zoo.entry("n02_1d_r3")}
     for name in TINY:
         entries[name] = zoo.build_one(name, tiny_zoo, 1, "test")
-        zoo._write_manifest(entries, tiny_zoo)
+        store.write_manifest(entries, tiny_zoo)
     part = entries["n06_atpn_no_fusion"]
     assert part["base"] == "n06_atpn" and part["base_sha256"] == entries["n06_atpn"]["sha256"]
     assert part["bytes"] < entries["n06_atpn"]["bytes"] / 2
-    shipped = zoo.unpack(torch.load(tiny_zoo / part["file"], weights_only=True))
+    shipped = store.unpack(torch.load(tiny_zoo / part["file"], weights_only=True))
     assert shipped and all(k.startswith(("pose.", "tracking.")) for k in shipped)
     assert set(entries["n06_atpn"]["task_metrics"]) >= {"pose_mae", "pose_mae_baseline", "confidence_ap",
                                                         "confidence_ap_baseline", "tracking"}
@@ -213,7 +219,7 @@ def test_partial_entries_ship_their_parts_and_load_on_their_base(tiny_zoo):
     # the base rebuilt under it: the partial entry says so
     m = zoo.manifest(tiny_zoo)
     m["n06_atpn_no_fusion"]["base_sha256"] = "0" * 64
-    zoo._write_manifest(m, tiny_zoo)
+    store.write_manifest(m, tiny_zoo)
     with pytest.raises(zoo.ZooError, match="built on other weights of n06_atpn than the shipped"):
         zoo.load("n06_atpn_no_fusion", tiny_zoo)
     (tiny_zoo / entries["n06_atpn"]["file"]).rename(tiny_zoo / "moved.pt")   # the base's own message
@@ -224,6 +230,6 @@ def test_partial_entries_ship_their_parts_and_load_on_their_base(tiny_zoo):
     # a drifted pose figure is a verify problem
     m["n06_atpn_no_fusion"]["base_sha256"] = entries["n06_atpn"]["sha256"]
     m["n06_atpn"]["task_metrics"]["pose_mae"] += 1.0
-    zoo._write_manifest(m, tiny_zoo)
+    store.write_manifest(m, tiny_zoo)
     problems = zoo.verify(["n06_atpn"], tiny_zoo)
     assert len(problems) == 1 and "pose_mae" in problems[0]

@@ -76,7 +76,12 @@ def test_reads_as_course_material(path):
     assert not LOCAL_PATH.search(path.read_text()), f"{path.name} mentions a local machine path"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+# a kernel per notebook; these two took over 5 s (the first pays the kernel's warm-up)
+HEAVY_KERNELS = {"00_landmarks_data_metrics", "01_quantization_error"}
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.heavy) if p.stem in HEAVY_KERNELS else p
+                                  for p in NOTEBOOKS], ids=lambda p: p.stem)
 def test_unknown_parameter_fails_in_validation_cell(path, tmp_path):
     import papermill
     from papermill.exceptions import PapermillExecutionError

@@ -9,6 +9,8 @@ import pytest
 
 from lmk.data import write_image, write_pts
 
+pytestmark = pytest.mark.heavy          # each runs a notebook on a fake 300W/300VW folder: 15-35 s
+
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "03_pixelshuffle_vs_deconv.ipynb"
 N_TRAIN, N_VAL = 8, 4
 

@@ -8,6 +8,8 @@ import torch
 
 import lmk.recipes as recipes
 import lmk.zoo as zoo
+from lmk import store
+import lmk.families.base as families_base
 from lmk.data import SynthFaces
 from lmk.recipes import RECIPES, Recipe
 
@@ -20,6 +22,7 @@ def tiny(name="tiny_sd", model="heatmap"):
              "batch_size": 8, "epochs": 1, "seed": 0, "norm": "bbox"}
     if model == "heatmap":
         args = {"width_mult": 0.25, "strategy": "SD", "filters": 8, "num_landmarks": 68}
+        train["flip_test"] = True                     # Earp's flip test-time averaging is scored too
     elif model == "ffld":
         args = {"num_landmarks": 68, "stages": 2, "channel_ratio": 0.125, "strides": [8, 4],
                 "patch_size": 3, "width": 8, "return_features": True}
@@ -40,14 +43,14 @@ def test_every_recipe_builds_its_network_and_codec_at_every_scale():
             cfg = recipe.config(scale)
             json.dumps(cfg)                                     # plain types only
             assert cfg["name"] == name and cfg["scale"] == scale
-            codec = recipes.build_codec(cfg)
+            codec = recipes.recipe_codec(cfg)
             assert codec.input_size == (cfg["data"]["input_size"],) * 2
         cfg = recipe.config("zoo")
         model = recipes.build_model(cfg).eval()
         images = torch.zeros(1, 3, cfg["data"]["input_size"], cfg["data"]["input_size"])
         with torch.no_grad():                      # a tracker (Yin's) runs frame by frame
             out = model.step(images)[0] if cfg["model"] == "yin" else model(images)
-        assert recipes.build_codec(cfg).decode(out).shape == (1, 68, 2)
+        assert recipes.recipe_codec(cfg).decode(out).shape == (1, 68, 2)
 
 
 def test_recipe_tags_say_what_varies():
@@ -77,19 +80,19 @@ def test_mean_shape_baseline_matches_a_direct_computation():
 @pytest.fixture(params=["heatmap", "marginal", "ffld", "ccnn"])
 def tiny_zoo(request, tmp_path, monkeypatch):
     """A zoo folder holding one freshly built tiny model (2D heatmaps, aligned; or 1D, cropped)."""
-    monkeypatch.setattr(zoo, "ZOO_DIR", tmp_path)
-    monkeypatch.setattr(zoo, "VAL_N", 8)
+    monkeypatch.setenv("LMK_ZOO_DIR", str(tmp_path))
+    monkeypatch.setattr(families_base, "VAL_N", 8)
     monkeypatch.setitem(RECIPES, "tiny_sd", tiny(model=request.param))
     e = zoo.build_one("tiny_sd", tmp_path, command="test")
-    zoo._write_manifest({"tiny_sd": e}, tmp_path)
+    store.write_manifest({"tiny_sd": e}, tmp_path)
     return tmp_path, e
 
 
 def test_build_writes_float16_weights_and_a_complete_entry(tiny_zoo):
     folder, e = tiny_zoo
     packed = torch.load(folder / "tiny_sd.pt", weights_only=True)
-    assert packed["format"] == zoo.PACKED and packed["float16"].dtype == torch.float16
-    state = zoo.unpack(packed)
+    assert packed["format"] == store.PACKED and packed["float16"].dtype == torch.float16
+    state = store.unpack(packed)
     assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
     for key in ("recipe", "seed", "tags", "metrics", "baseline_nme", "norm", "sha256", "seconds",
                 "history", "torch", "git_commit", "command", "threads", "mean_shape"):
@@ -104,11 +107,11 @@ def test_build_writes_float16_weights_and_a_complete_entry(tiny_zoo):
 
 def test_evaluate_reproduces_the_manifest_and_verify_passes(tiny_zoo):
     folder, e = tiny_zoo
-    r = zoo.evaluate("tiny_sd", n=8, seed=0)
+    r = zoo.score_entry("tiny_sd", n=8, seed=0)
     assert r["nme"] == pytest.approx(e["metrics"][e["method"]]["nme"], abs=1e-6)
     assert r["baseline_nme"] == pytest.approx(e["baseline_nme"], abs=1e-9)
     assert r["nmes"].shape == (8,)
-    other = zoo.evaluate("tiny_sd", n=8, seed=5)
+    other = zoo.score_entry("tiny_sd", n=8, seed=5)
     assert other["baseline_nme"] != pytest.approx(r["baseline_nme"])       # fresh faces
     assert zoo.verify(["tiny_sd"], folder, log=lambda *a: None) == []
 
@@ -117,10 +120,10 @@ def test_verify_names_an_entry_whose_numbers_moved_or_whose_recipe_changed(tiny_
     folder, e = tiny_zoo
     moved = json.loads(json.dumps(e))
     moved["metrics"][e["method"]]["nme"] += 0.01
-    zoo._write_manifest({"tiny_sd": moved}, folder)
+    store.write_manifest({"tiny_sd": moved}, folder)
     problems = zoo.verify(["tiny_sd"], folder, log=lambda *a: None)
     assert problems and "tiny_sd" in problems[0] and "nme" in problems[0]
-    zoo._write_manifest({"tiny_sd": e}, folder)
+    store.write_manifest({"tiny_sd": e}, folder)
     changed = tiny()
     monkeypatch.setitem(RECIPES, "tiny_sd", Recipe("tiny_sd", "03", "heatmap", changed.model_args,
                                                    changed.tags, changed.data,
@@ -152,7 +155,7 @@ def test_predict_maps_back_to_the_image_like_evaluation(tiny_zoo):
     ds_item = LandmarkDataset([item], d["input_size"], mode=d["mode"])[0]
     with torch.no_grad():
         out = model(ds_item["image"][None])
-    expected = to_original(recipes.build_codec(e["recipe"]).decode(out)[0].double().numpy(),
+    expected = to_original(recipes.recipe_codec(e["recipe"]).decode(out)[0].double().numpy(),
                            ds_item["transform"].double().numpy())
     np.testing.assert_allclose(points, expected, atol=1e-3)
     missing = "five_points" if d["mode"] == "align" else "box"
@@ -225,6 +228,7 @@ def test_verify_reports_recipes_without_an_entry(tiny_zoo):
     assert any("n03_sdsd: recipe has no zoo entry" in p for p in problems)
 
 
+@pytest.mark.heavy                       # re-evaluates every shipped model: 100 s
 def test_shipped_zoo_verifies():
     """Every shipped model still gives its manifest's numbers with today's code."""
     if not zoo.manifest():
@@ -242,5 +246,6 @@ def test_flip_scored_alongside_equals_the_flip_averaged_model():
     both = zoo.score_dataset(model, cfg, faces, shape, ("dark", "argmax"), flip_methods=("dark",))
     alone = zoo.score_dataset(model, cfg, faces, shape, ("dark",), flip=True)
     assert set(both["methods"]) == {"dark", "argmax", "dark+flip"}
-    np.testing.assert_allclose(both["methods"]["dark+flip"]["nmes"], alone["methods"]["dark"]["nmes"], atol=1e-6)
+    # the same sums in another float32 order; DARK on an untrained model's flat maps amplifies it to ~3e-6
+    np.testing.assert_allclose(both["methods"]["dark+flip"]["nmes"], alone["methods"]["dark"]["nmes"], atol=1e-5)
     assert not np.allclose(both["methods"]["dark+flip"]["nmes"], both["methods"]["dark"]["nmes"])

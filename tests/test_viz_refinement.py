@@ -9,7 +9,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from lmk import landscape, viz  # noqa: E402
+from lmk import viz  # noqa: E402
+from lmk.lessons import n04_landscape as landscape  # noqa: E402
 from lmk.ops import crop_patches  # noqa: E402
 
 

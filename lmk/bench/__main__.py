@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import platform
 import sys
@@ -11,7 +10,9 @@ import time
 
 import torch
 
-from . import TOPICS
+from . import TOPICS, data, decode, models, ops, synth
+
+MODULES = {"decode": decode, "synth": synth, "data": data, "models": models, "ops": ops}
 
 
 def _format(value) -> str:
@@ -32,13 +33,7 @@ def main(argv=None) -> int:
           f"{platform.machine()}  threads {torch.get_num_threads()}")
     figures: dict[str, float] = {}
     for topic in args.only or TOPICS:
-        try:
-            module = importlib.import_module(f"lmk.bench.{topic}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"lmk.bench.{topic}":
-                print(f"\n[{topic}] not available")
-                continue
-            raise
+        module = MODULES[topic]
         start = time.perf_counter()
         results = module.run(quick=args.quick)
         labels = module.describe()

@@ -18,10 +18,11 @@ import math
 
 import torch
 
-from ..complexity import compare_latency, optimize_for_inference, profile, step_memory
+from ..complexity import compare_latency, profile, step_memory
+from ..deploy import optimize_for_inference
 from ..losses import heatmap_mse, marginal_loss
 from ..models import HeatmapModel, MarginalDetector
-from ..models.earp_tables import cost_table, spearman
+from ..models.earp_tables import earp_cost_table, spearman
 
 LENGTHS = (64, 256, 768)
 INPUT, LANDMARKS, BATCH, FILTERS = 256, 68, 10, 64
@@ -58,7 +59,7 @@ def run(quick: bool = False) -> dict[str, float]:
         results[f"step_memory_1d_L{length}_mb"] = peak_1d
         results[f"step_memory_ratio_2d_over_1d_L{length}"] = peak_2d / peak_1d
 
-    rows = cost_table(3)
+    rows = earp_cost_table(3)
     results["earp_table3_spearman_macs_vs_paper"] = spearman(
         [r["paper_gflops"] for r in rows], [r["our_gmacs"] for r in rows])
     results["earp_dddd_gmacs"] = rows[-1]["our_gmacs"]

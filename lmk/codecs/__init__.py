@@ -25,11 +25,12 @@ and ``"dark"`` in the map values (``argmax`` and ``shift`` are piecewise constan
 can be trained through a decoder (integral regression).
 """
 
-from .codec import (CODECS, Codec, CoordinateCodec, HeatmapCodec, MarginalCodec, StageCodec,
-                    build_codec)
+from .codec import (CODECS, Codec, CoordinateCodec, HeatmapCodec, LandmarksOutput, MarginalCodec,
+                    StageCodec, build_codec)
+from .reference import dark_reference_loop
 from .decoders import decode_heatmaps, decode_marginals
 from .targets import METHODS, gaussian_heatmaps, gaussian_marginals
 
 __all__ = ["METHODS", "gaussian_heatmaps", "gaussian_marginals", "decode_heatmaps",
            "decode_marginals", "Codec", "HeatmapCodec", "MarginalCodec", "CoordinateCodec", "StageCodec",
-           "CODECS", "build_codec"]
+           "LandmarksOutput", "CODECS", "build_codec", "dark_reference_loop"]

@@ -294,6 +294,24 @@ class StageCodec(Codec):
         return from_torch(points, was_numpy), from_torch(confidence, was_numpy)
 
 
+class LandmarksOutput:
+    """The decoder of a model that regresses landmarks into a dict: ``outputs["landmarks"]``.
+
+    Xia et al.'s ATPN returns ``{"landmarks": (B, N, 2), "pose": ..., "confidence": ...}`` with the
+    landmarks already in input pixels, so decoding only picks them out (``method`` "regression").
+    """
+
+    method = "regression"
+
+    def __init__(self, input_size):
+        self.input_size = check_size(input_size, "input_size")
+
+    def decode(self, outputs: dict) -> torch.Tensor:
+        if not isinstance(outputs, dict) or "landmarks" not in outputs:
+            raise ValueError("expected the model's output dict with a 'landmarks' (B, N, 2) entry")
+        return outputs["landmarks"]
+
+
 CODECS = {cls.kind: cls for cls in (HeatmapCodec, MarginalCodec, CoordinateCodec, StageCodec)}
 
 

@@ -162,3 +162,21 @@ class FramePairs(Dataset):
                 "original_landmarks": torch.from_numpy(
                     landmarks[start:start + self.length].astype(np.float32)),
                 "video": v, "start": start}
+
+
+class Frames(torch.utils.data.Dataset):
+    """The single frames of a :class:`FramePairs` of length 1, as ``LandmarkDataset``-like items
+    (``image`` ``(3, S, S)``, ``landmarks`` ``(N, 2)``, ``index``): tracking crops for training
+    or scoring a single-image detector."""
+
+    def __init__(self, clips: FramePairs):
+        if clips.length != 1:
+            raise ValueError(f"Frames takes FramePairs of length 1, got length {clips.length}")
+        self.clips = clips
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index) -> dict:
+        item = self.clips[index]
+        return {"image": item["image"][0], "landmarks": item["landmarks"][0], "index": int(index)}

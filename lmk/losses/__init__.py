@@ -37,12 +37,13 @@ One module per family, all names importable from ``lmk.losses``:
 from .cascade import CascadeLoss
 from .align import AlignLoss, align_loss, gaussian_kernel
 from .coordinates import CoordinateLoss, inter_ocular_distance, iod_l2_loss, l1_loss, l2_loss
-from .heatmap import ForegroundHeatmapLoss, HeatmapLoss, MarginalLoss, heatmap_mse, marginal_loss
+from .heatmap import (ClipMarginalLoss, ForegroundHeatmapLoss, HeatmapLoss, MarginalLoss, heatmap_mse,
+                      marginal_loss)
 from .multitask import XIA_STAGE_WEIGHTS, MultitaskLoss, alignment_loss, confidence_loss, pose_loss
 from .reduction import REDUCTIONS
 from .staged import STAGE_LOSSES, YAN_ASSIGNMENT, StagedLoss
 
-__all__ = ["REDUCTIONS", "heatmap_mse", "marginal_loss", "inter_ocular_distance", "iod_l2_loss",
+__all__ = ["ClipMarginalLoss", "REDUCTIONS", "heatmap_mse", "marginal_loss", "inter_ocular_distance", "iod_l2_loss",
            "l2_loss", "l1_loss", "gaussian_kernel", "align_loss", "AlignLoss", "HeatmapLoss",
            "ForegroundHeatmapLoss", "MarginalLoss", "CoordinateLoss", "YAN_ASSIGNMENT",
            "STAGE_LOSSES", "StagedLoss", "CascadeLoss", "alignment_loss", "confidence_loss", "pose_loss",

@@ -127,3 +127,24 @@ class MarginalLoss(nn.Module):
         hx, hy = outputs
         tx, ty = _encode(self.codec, batch)
         return marginal_loss(hx, hy, tx.to(hx), ty.to(hy))
+
+
+class ClipMarginalLoss(nn.Module):
+    """Yin's 1D heatmap loss over clips: ``(hx, hy)`` each ``(B, T, N, L)`` against ``(B, T, N, 2)``.
+
+    Every frame of every clip counts once (the mean over ``B * T`` frames), so a clip of length
+    1 is :class:`MarginalLoss` itself. Trains the temporal refinement of Yin et al. (2020),
+    Eq. 13, whose outputs are the refined heatmaps of each frame of a clip.
+    """
+
+    def __init__(self, codec):
+        super().__init__()
+        self.loss = MarginalLoss(codec)
+
+    def forward(self, outputs, batch: dict) -> torch.Tensor:
+        hx, hy = outputs
+        points = batch["landmarks"]
+        if hx.ndim != 4 or points.ndim != 4 or points.shape[:2] != hx.shape[:2]:
+            raise ValueError(f"ClipMarginalLoss expects heatmaps (B, T, N, L) and landmarks (B, T, N, 2); "
+                             f"got {tuple(hx.shape)} and {tuple(points.shape)}")
+        return self.loss((hx.flatten(0, 1), hy.flatten(0, 1)), {"landmarks": points.flatten(0, 1)})

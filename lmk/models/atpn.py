@@ -333,7 +333,7 @@ class _BackboneAndAlignment(nn.Module):
         return self.alignment(self.backbone(images))
 
 
-def cost_table(num_landmarks: int = XIA_SETTINGS["num_landmarks"],
+def xia_cost_table(num_landmarks: int = XIA_SETTINGS["num_landmarks"],
                input_size: int = XIA_SETTINGS["input_size"], width: float = XIA_SETTINGS["width"]
                ) -> list[dict]:
     """Our parameters and MACs of Xia's Tables 2 and 5 parts beside the paper's figures.
@@ -362,3 +362,37 @@ def cost_table(num_landmarks: int = XIA_SETTINGS["num_landmarks"],
                      "params_ratio": round(cost["params"] / (paper_params * 1e6), 3),
                      "macs_ratio": round(cost["gmacs"] / paper_g, 3)})
     return rows
+
+
+def paper_layers(model: ATPN) -> dict:
+    """Xia et al.'s parts of ``model`` (Fig. 2): ``{module path: (part, what it computes)}``, in the
+    order they are listed, for :func:`lmk.complexity.shape_table`."""
+    if not all(hasattr(model, a) for a in ("backbone", "alignment", "pose", "tracking")):
+        raise TypeError(f"paper_layers needs an ATPN (lmk.models.ATPN), got {type(model).__name__}")
+    a = model.alignment
+    parts = {"backbone": ("backbone", "F4, F8, F16 (MobileNetV3-Small)")}
+    if a.fusion is not None:
+        parts["alignment.fusion"] = ("fusion", "P_s = F_s + Deconv(1x1(P_2s))")
+    if a.multiview is not None:
+        parts.update({f"alignment.multiview.{s}": (f"multiview {s}", "3 receptive fields + residual")
+                      for s in a.levels})
+    parts.update({f"alignment.down.{s}": (f"CoordConv down {s}", f"{16 // s}x{16 // s}, stride {16 // s}")
+                  for s in a.levels})
+    fused = "F4 * H" if model.flags["heatmap_fusion"] else "F4"
+    source = fused if model.flags["shared_features"] else f"own stem + bnecks 1-3, {fused}"
+    parts.update({"alignment.mix": ("1x1 CoordConv", "mix coordinates in"),
+                  "alignment.depthwise": ("coord depthwise", "kernel = the whole map"),
+                  "alignment.fc": ("linear", "S1 - S0 (normalised)"),
+                  "pose": ("pose branch", f"bnecks 4-8 on {source}, tanh x pi"),
+                  "tracking": ("tracking branch", f"bnecks 4-8 on {source}, a logit")})
+    return parts
+
+
+def __getattr__(name: str):
+    """Old names that still work, with a warning (see CHANGELOG.md)."""
+    if name == "cost_table":
+        import warnings
+
+        warnings.warn("lmk.models.atpn.cost_table is deprecated; use xia_cost_table", DeprecationWarning, stacklevel=2)
+        return xia_cost_table
+    raise AttributeError(f"module 'lmk.models.atpn' has no attribute {name!r}")

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from .layers import check_image as _check_image, make_divisible
+from .mobilenet_v3 import MobileNetV3
+
 STRIDES = (2, 4, 8, 16, 32)
 
 # (expansion t, output channels c, repeats n, stride s) of each stage, Sandler et al. Table 2.
@@ -30,14 +33,6 @@ MOBILENET_V2_STAGES = (
     (6, 160, 3, 2),
     (6, 320, 1, 1),
 )
-
-
-def make_divisible(value: float, divisor: int = 8) -> int:
-    """Round a channel count to a multiple of ``divisor``, never dropping below 90 %."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return rounded
 
 
 def conv_bn_relu(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1,
@@ -64,16 +59,6 @@ class InvertedResidual(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.conv(x) if self.use_skip else self.conv(x)
-
-
-def _check_image(x: Tensor, stride: int = 32) -> None:
-    """Images ``(B, C, H, W)`` whose sides are multiples of the backbone's deepest ``stride``."""
-    if not isinstance(x, Tensor) or x.ndim != 4:
-        raise ValueError(f"images must have shape (B, C, H, W), got "
-                         f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
-    if x.shape[-1] % stride or x.shape[-2] % stride:
-        raise ValueError(f"image height and width must be multiples of {stride} (the deepest stride), "
-                         f"got {tuple(x.shape[-2:])}")
 
 
 class MobileNetV2(nn.Module):
@@ -257,7 +242,6 @@ def build_backbone(name: str, **kwargs) -> nn.Module:
     if name in ("resnet18", "resnet50"):
         return resnet(int(name[6:]), **kwargs)
     if name in ("mobilenet_v3_small", "mobilenet_v3_large"):
-        from .mobilenet_v3 import MobileNetV3   # imported here: mobilenet_v3 builds on this module
         return MobileNetV3(name[len("mobilenet_v3_"):], **kwargs)
     raise ValueError(f"backbone must be 'mobilenet_v2', 'resnet18', 'resnet50', 'mobilenet_v3_small' "
                      f"or 'mobilenet_v3_large', got {name!r}")

@@ -196,3 +196,29 @@ class CCNN(nn.Module):
             coordinates.append(rescale_points(cells + delta, STRIDE))
         return {"base_heatmaps": h0, "heatmaps": heatmaps, "maxima": maxima,
                 "coordinates": coordinates}
+
+
+_BASE_LAYERS = {  # Mahpod et al. (2018), Tables 2-4: (part, what it computes), by module path
+    "base1.features": ("BaseCNN_1 A1-A7", "image -> F1"),
+    "base2.features": ("BaseCNN_2 A1-A7", "image -> F2"),
+    "base2.heatmaps": ("BaseCNN_2 A8-A12", "F2 -> H0"),
+}
+
+
+def _unit_layers(k: int) -> dict:
+    return {f"heatmap_units.{k - 1}.layers": (f"heatmap unit {k} B1-B4", f"F2 + H{k - 1} -> H{k}"),
+            f"regression_units.{k - 1}.features": (f"regression unit {k} C1-C3",
+                                                   f"F1 + F2 + H{k} + H0 -> E{k} (Eq. 2)"),
+            f"regression_units.{k - 1}.regress": (f"regression unit {k} C4-C6",
+                                                  f"E{k} + E{k - 1} -> dP{k} (Eq. 1)")}
+
+
+def paper_layers(model: CCNN) -> dict:
+    """Mahpod et al.'s Tables 2-4 for ``model``: ``{module path: (the paper's layers, what they compute)}``
+    (``+`` is concatenation along channels), for :func:`lmk.complexity.shape_table`."""
+    if not all(hasattr(model, a) for a in ("base1", "base2", "heatmap_units", "regression_units")):
+        raise TypeError(f"paper_layers needs a CCNN (lmk.models.CCNN), got {type(model).__name__}")
+    layers = dict(_BASE_LAYERS)
+    for k in range(1, len(model.heatmap_units) + 1):
+        layers.update(_unit_layers(k))
+    return layers

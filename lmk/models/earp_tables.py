@@ -57,7 +57,7 @@ EARP_TABLE_6 = {
 }
 
 
-def cost_table(table: int = 3) -> list[dict]:
+def earp_cost_table(table: int = 3) -> list[dict]:
     """Our cost of every strategy of Earp Table 3 or 4 beside the paper's numbers.
 
     Returns one row per strategy: ``strategy``, ``paper_gflops``, ``our_gmacs``, ``ratio``
@@ -105,3 +105,13 @@ def spearman(a, b) -> float:
 
     ra, rb = ranks(a), ranks(b)
     return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def __getattr__(name: str):
+    """Old names that still work, with a warning (see CHANGELOG.md)."""
+    if name == "cost_table":
+        import warnings
+
+        warnings.warn("lmk.models.earp_tables.cost_table is deprecated; use earp_cost_table", DeprecationWarning, stacklevel=2)
+        return earp_cost_table
+    raise AttributeError(f"module 'lmk.models.earp_tables' has no attribute {name!r}")

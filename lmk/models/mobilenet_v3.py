@@ -18,7 +18,7 @@ The block ("bneck", Howard Fig. 4) is MobileNetV2's inverted residual with two a
 The layer tables are Howard Tables 1 (Large) and 2 (Small), one row per bneck:
 ``(kernel, expansion E, output C, SE, nonlinearity, stride)``. A width multiplier scales
 every ``E`` and ``C`` (and the stem), rounded to multiples of 8 like MobileNetV2
-(:func:`lmk.models.backbones.make_divisible`). With the classifier (``num_classes``:
+(:func:`lmk.models.layers.make_divisible`). With the classifier (``num_classes``:
 1x1 conv to ``6 C_last``, pooling, a 1024/1280-wide hidden layer with hard-swish, dropout,
 linear) the parameter counts are the reference implementation's exactly (Small 2,542,856,
 Large 5,483,032) and the multiply-accumulates at 224 px (56.5 M, 216.6 M) are within 2 % of
@@ -36,7 +36,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .._backend import check_positive_int
-from .backbones import _check_image, make_divisible
+from .layers import check_image as _check_image, make_divisible
 
 # (kernel, expansion E, output C, SE, nonlinearity, stride): Howard et al. (2019), Table 2.
 MOBILENET_V3_SMALL = (

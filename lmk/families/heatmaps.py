@@ -1,0 +1,74 @@
+"""The single-image heatmap families: Earp et al.'s 2D heatmaps and Yin et al.'s 1D heatmaps.
+
+* :class:`EarpHeatmap` (``"heatmap"``): MobileNetV2 + an upsampling head of S/D blocks to 2D
+  Gaussian heatmaps (Earp et al. 2021; also the 2D arm of Yin et al.'s Table 1 in notebook 02).
+* :class:`YinMarginal` (``"marginal"``): a 1D heatmap detector whose heatmaps are the x and y
+  marginals of the 2D Gaussian, length ``L = length_ratio * F`` (Yin et al. 2020, Sec. 4.1).
+"""
+
+from __future__ import annotations
+
+from ..codecs import HeatmapCodec, MarginalCodec
+from ..layouts import LAYOUT_68
+from ..losses import ForegroundHeatmapLoss, MarginalLoss
+from ..models import HeatmapModel, MarginalDetector
+from .base import Family
+
+__all__ = ["EarpHeatmap", "YinMarginal", "marginal_detector"]
+
+HEATMAP_DECODERS = ("argmax", "shift", "dark", "soft_argmax")
+
+
+class EarpHeatmap(Family):
+    """Earp et al. (2021): images -> ``(B, N, L, L)`` heatmaps, decoded by argmax/shift/DARK/soft-argmax."""
+
+    name, paper, loss_name = "heatmap", "Earp et al. (2021)", "foreground_mse"
+    channels_last = True
+
+    def build_model(self, cfg):
+        return HeatmapModel(**cfg["model_args"])
+
+    def heatmap_size(self, cfg):
+        args, size = cfg["model_args"], cfg["data"]["input_size"]
+        if args.get("output_size") is not None:
+            return args["output_size"]
+        return size * 2 ** len(args["strategy"]) // 32      # each S or D block doubles stride-32 features
+
+    def codec(self, cfg, method=None):
+        t = cfg["train"]
+        return HeatmapCodec(cfg["data"]["input_size"], self.heatmap_size(cfg), t["sigma"], method or t["method"])
+
+    def loss(self, cfg, codec, layout=LAYOUT_68):
+        return ForegroundHeatmapLoss(codec, cfg["train"].get("foreground_weight", 20.0))
+
+    def decoders(self, cfg):
+        return HEATMAP_DECODERS
+
+
+def marginal_detector(model_args: dict, input_size: int) -> MarginalDetector:
+    """Yin's 1D heatmap detector of a config's ``model_args`` (``length_ratio`` sets ``L``)."""
+    args = dict(model_args)
+    ratio = args.pop("length_ratio")
+    return MarginalDetector(input_size=input_size, length=int(round(ratio * input_size)), **args)
+
+
+class YinMarginal(Family):
+    """Yin et al. (2020): images -> 1D heatmaps ``(hx, hy)``, each ``(B, N, L)``."""
+
+    name, paper, loss_name = "marginal", "Yin et al. (2020)", "marginal"
+
+    def build_model(self, cfg):
+        return marginal_detector(cfg["model_args"], cfg["data"]["input_size"])
+
+    def heatmap_size(self, cfg):
+        return int(round(cfg["model_args"]["length_ratio"] * cfg["data"]["input_size"]))
+
+    def codec(self, cfg, method=None):
+        t = cfg["train"]
+        return MarginalCodec(cfg["data"]["input_size"], self.heatmap_size(cfg), t["sigma"], method or t["method"])
+
+    def loss(self, cfg, codec, layout=LAYOUT_68):
+        return MarginalLoss(codec)
+
+    def decoders(self, cfg):
+        return HEATMAP_DECODERS
