@@ -67,6 +67,7 @@ from .data import to_original
 from .data.frame_pairs import check_video, jitter_box
 from .data.transforms import box_from_landmarks, crop_matrix, normalize_image, warp_image
 from .layouts import LAYOUT_68, Layout
+from .metrics import XIA_FAILURE_THRESHOLD
 from .progress import progress
 
 FALLBACKS = ("spread", "never")
@@ -138,12 +139,12 @@ class TrackResult:
     transforms: np.ndarray
     norm: str
 
-    def summary(self, threshold: float = 0.1) -> dict:
+    def summary(self, threshold: float = XIA_FAILURE_THRESHOLD) -> dict:
         """This video's figures; see :func:`summarize`."""
         return summarize([self], threshold)
 
 
-def summarize(results, threshold: float = 0.1) -> dict:
+def summarize(results, threshold: float = XIA_FAILURE_THRESHOLD) -> dict:
     """Xia's Table 4 in miniature, pooled over the frames of several tracked videos.
 
     Args:
