@@ -25,7 +25,7 @@ def _conv_macs(conv: nn.Conv2d, out_hw) -> int:
 def test_shape_table_follows_tables_2_to_4(k):
     torch.manual_seed(0)
     model = CCNN(k, num_landmarks=5, width=WIDTH)
-    rows = cascade_eval.shape_table(model, (32, 32))
+    rows = cascade_eval.ccnn_shape_table(model, (32, 32))
     assert len(rows) == 3 + 3 * k
     by_part = {r["part"]: r for r in rows}
     c = model.base1.channels                                    # 16 at width 1/8
@@ -49,7 +49,7 @@ def test_shape_table_follows_tables_2_to_4(k):
 
 def test_shape_table_macs_match_a_hand_count():
     model = CCNN(1, num_landmarks=3, width=WIDTH)
-    rows = {r["part"]: r for r in cascade_eval.shape_table(model, (16, 16))}
+    rows = {r["part"]: r for r in cascade_eval.ccnn_shape_table(model, (16, 16))}
     unit = model.heatmap_units[0].layers
     hand = sum(_conv_macs(block[0] if isinstance(block, nn.Sequential) else block, (4, 4))
                for block in unit)                              # B1-B4 all keep the 4 x 4 map
@@ -64,7 +64,7 @@ def test_shape_table_macs_match_a_hand_count():
 def test_shape_table_leaves_the_model_as_it_was():
     model = CCNN(2, num_landmarks=3, width=WIDTH).train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    cascade_eval.shape_table(model, (16, 16))
+    cascade_eval.ccnn_shape_table(model, (16, 16))
     assert model.training
     assert not any(m._forward_hooks for m in model.modules())
     for k, v in model.state_dict().items():
@@ -74,12 +74,12 @@ def test_shape_table_leaves_the_model_as_it_was():
 @pytest.mark.parametrize("size", [(16,), (0, 16), "16x16", (16.0, 16)])
 def test_shape_table_rejects_bad_input_size(size):
     with pytest.raises(ValueError, match="input_size"):
-        cascade_eval.shape_table(CCNN(1, 3, width=WIDTH), size)
+        cascade_eval.ccnn_shape_table(CCNN(1, 3, width=WIDTH), size)
 
 
 def test_shape_table_rejects_other_models():
     with pytest.raises(TypeError, match="CCNN"):
-        cascade_eval.shape_table(nn.Conv2d(3, 3, 1))
+        cascade_eval.ccnn_shape_table(nn.Conv2d(3, 3, 1))
 
 
 def test_cost_rows_match_profile_at_each_scale():

@@ -35,7 +35,7 @@ def tracked(small_atpn):
 
 # -------------------------------------------------------------------------------- shapes
 def test_shape_table_covers_every_weight_and_mac(small_atpn):
-    rows = multitask_eval.shape_table(small_atpn)
+    rows = multitask_eval.atpn_shape_table(small_atpn)
     parts = [r["part"] for r in rows]
     assert parts[0] == "backbone" and parts[-2:] == ["pose branch", "tracking branch"]
     assert parts.index("cheap heatmap") == parts.index("pose branch") - 1
@@ -48,15 +48,15 @@ def test_shape_table_covers_every_weight_and_mac(small_atpn):
 
 
 def test_shape_table_follows_the_ablations():
-    rows = multitask_eval.shape_table(ATPN(68, 64, width=0.25, low_level=False, multiview=False))
+    rows = multitask_eval.atpn_shape_table(ATPN(68, 64, width=0.25, low_level=False, multiview=False))
     parts = [r["part"] for r in rows]
     assert "fusion" not in parts and not any(p.startswith("multiview") for p in parts)
     assert [p for p in parts if p.startswith("CoordConv down")] == ["CoordConv down 16"]
-    rows = multitask_eval.shape_table(ATPN(68, 64, width=0.25, heatmap_fusion=False, shared_features=False))
+    rows = multitask_eval.atpn_shape_table(ATPN(68, 64, width=0.25, heatmap_fusion=False, shared_features=False))
     assert "cheap heatmap" not in [r["part"] for r in rows]
     assert rows[-1]["computes"] == "bnecks 4-8 on own stem + bnecks 1-3, F4, a logit"
     with pytest.raises(TypeError, match="needs an ATPN"):
-        multitask_eval.shape_table(torch.nn.Linear(2, 2))
+        multitask_eval.atpn_shape_table(torch.nn.Linear(2, 2))
 
 
 # ------------------------------------------------------------------------------- figures

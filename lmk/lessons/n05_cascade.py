@@ -2,7 +2,7 @@
 
 Three questions a cascaded network raises, each one function:
 
-* what flows through it: :func:`shape_table` runs one forward pass of a :class:`lmk.models.CCNN`
+* what flows through it: :func:`ccnn_shape_table` runs one forward pass of a :class:`lmk.models.CCNN`
   and lists every part (Tables 2-4) with its input and output shapes, parameters and MACs;
 * where the error falls: :func:`per_decoder` gathers a metric of every decoder (``argmax1`` ..
   ``argmaxK``: the maxima of the heatmap units, ``unit1`` .. ``unitK``: the refined points of
@@ -173,8 +173,15 @@ def unit_verdicts(outcomes: list[dict], min_seeds: int = 3) -> list[tuple[str, s
     return out
 
 
-__all__ = ["ccnn_shape_table", "shape_table", "cost_rows", "per_decoder", "unit_rows", "ablation_rows", "paired_verdict",
+__all__ = ["ccnn_shape_table", "cost_rows", "per_decoder", "unit_rows", "ablation_rows", "paired_verdict",
            "unit_verdicts"]
 
 
-shape_table = ccnn_shape_table     # the name notebook 05 used first
+def __getattr__(name: str):
+    """``shape_table``, the name notebook 05 used first, still works and warns."""
+    if name == "shape_table":
+        import warnings
+
+        warnings.warn("lmk.lessons.n05_cascade.shape_table is deprecated; use ccnn_shape_table", DeprecationWarning, stacklevel=2)
+        return ccnn_shape_table
+    raise AttributeError(f"module 'lmk.lessons.n05_cascade' has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """Notebook 06's tables: ATPN's shapes, one flat row of figures per model, ablations and trackers.
 
-* :func:`shape_table`: every part of an ATPN (Xia et al. 2022, Fig. 2) in the order it runs,
+* :func:`atpn_shape_table`: every part of an ATPN (Xia et al. 2022, Fig. 2) in the order it runs,
   with its output shape, parameters and MACs, from one forward pass of a zero image.
 * :func:`figures`: one flat dict per model (landmark NME beside the mean shape, pose MAE and
   FR@10 degrees beside the mean pose, confidence AP beside a constant score, tracking beside
@@ -23,7 +23,7 @@ from ..models.atpn import LEVELS, paper_layers
 from ..multitask_metrics import pose_degrees
 from ..track import TrackResult, summarize
 
-__all__ = ["atpn_shape_table", "shape_table", "VIDEO_VAL_N", "validation_videos", "figures", "tracking_figures", "group_rows", "tracking_rows", "pose_along",
+__all__ = ["atpn_shape_table", "VIDEO_VAL_N", "validation_videos", "figures", "tracking_figures", "group_rows", "tracking_rows", "pose_along",
            "FIGURES"]
 
 FIGURES = ("nme", "baseline_nme", "pose_mae", "pose_mae_baseline", "pose_fr", "pose_fr_baseline",
@@ -145,4 +145,11 @@ def pose_along(model, video: dict, result: TrackResult) -> np.ndarray:
     return pose_degrees({"pose": model(crops)["pose"]}).numpy()
 
 
-shape_table = atpn_shape_table     # the name notebook 06 used first
+def __getattr__(name: str):
+    """``shape_table``, the name notebook 06 used first, still works and warns."""
+    if name == "shape_table":
+        import warnings
+
+        warnings.warn("lmk.lessons.n06_multitask.shape_table is deprecated; use atpn_shape_table", DeprecationWarning, stacklevel=2)
+        return atpn_shape_table
+    raise AttributeError(f"module 'lmk.lessons.n06_multitask' has no attribute {name!r}")
