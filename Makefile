@@ -9,7 +9,7 @@ ARGS ?=
 # OpenMP threads that spin while waiting make torch crawl when the cores are shared.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup course test unit nbval lab bench notebooks zoo clean
+.PHONY: setup course test unit unit-all nbval lab bench notebooks zoo clean
 
 setup: $(STAMP)
 
@@ -24,10 +24,15 @@ $(STAMP): requirements.txt pyproject.toml
 course: $(STAMP)
 	$(PY) -m lmk.course $(ARGS)
 
-## test: unit tests, then every notebook under nbval (the CI command)
-test: unit nbval
+## test: every unit test (heavy ones included), then every notebook under nbval (the CI command)
+test: unit-all nbval
 
+## unit: the fast inner loop; skips tests marked heavy (over 5 s each)
 unit: $(STAMP)
+	MPLBACKEND=Agg $(PY) -m pytest tests -q -m "not heavy"
+
+## unit-all: every unit test, heavy ones included
+unit-all: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest tests -q
 
 nbval: $(STAMP)
