@@ -7,7 +7,9 @@ are packed into one float16 vector, and how an entry that ships only part of a m
 (:mod:`lmk.families`) builds the network they go into, and :mod:`lmk.zoo` puts the two together.
 
 Where the zoo is, in order: the ``zoo_dir`` argument, the ``LMK_ZOO_DIR`` environment variable,
-then ``data/zoo/`` of the source checkout this package runs from.
+then ``data/zoo/`` of the source checkout this package runs from. A zoo folder that does not
+exist is an error (a typo in ``LMK_ZOO_DIR`` is not an empty zoo); a folder without a
+manifest yet is an empty zoo.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from .checkpoints import CheckpointError, load_checkpoint
 
 __all__ = ["ZooError", "ENV_VAR", "SCHEMA", "MANIFEST", "PACKED", "zoo_dir", "manifest", "read_manifest",
            "write_manifest", "names", "entry", "weights_path", "sha256", "pack", "unpack", "to_float32",
-           "read_state", "write_weights", "migrate"]
+           "read_state", "write_weights", "migrate", "migrate_manifest"]
 
 ENV_VAR = "LMK_ZOO_DIR"
 MANIFEST = "manifest.json"
@@ -51,6 +53,9 @@ class ZooError(RuntimeError):
 def zoo_dir(path=None) -> Path:
     """The zoo folder: ``path``, else ``$LMK_ZOO_DIR``, else the checkout's ``data/zoo/``."""
     if path is not None:
+        if str(path) == "":
+            raise ZooError("zoo_dir is an empty path; give the zoo folder (or None for "
+                           f"${ENV_VAR}, else the checkout's data/zoo)")
         return Path(path)
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR])
@@ -65,16 +70,15 @@ _where = zoo_dir     # for the functions whose ``zoo_dir`` argument hides the fu
 
 
 # ---------------------------------------------------------------------------------- manifest
-def read_manifest(directory=None) -> dict:
-    """The whole manifest document ``{"schema", "entries"}`` (``{}`` entries if there is none yet).
-
-    Raises:
-        ZooError: the manifest is not a file, not JSON, or an entry lacks a field or has one of
-            the wrong type (the message names the entry and the field).
-    """
-    path = zoo_dir(directory) / MANIFEST
+def _read_document(directory) -> tuple[Path, dict | None]:
+    """``(path, the manifest's JSON object)``; ``None`` where the zoo folder has no manifest yet."""
+    folder = zoo_dir(directory)
+    path = folder / MANIFEST
+    if not folder.is_dir():
+        raise ZooError(f"zoo folder {folder} " + ("is not a folder" if folder.exists() else "does not exist")
+                       + f" (from zoo_dir / --zoo-dir, else ${ENV_VAR}, else the checkout's data/zoo)")
     if not path.exists():
-        return {"schema": SCHEMA, "entries": {}}
+        return path, None
     if not path.is_file():
         raise ZooError(f"zoo manifest {path} is not a file")
     try:
@@ -84,6 +88,20 @@ def read_manifest(directory=None) -> dict:
     if not isinstance(doc, dict) or not isinstance(doc.get("entries"), dict):
         raise ZooError(f"zoo manifest {path}: expected an object with an 'entries' object, got "
                        f"{type(doc.get('entries') if isinstance(doc, dict) else doc).__name__}")
+    return path, doc
+
+
+def read_manifest(directory=None) -> dict:
+    """The whole manifest document ``{"schema", "entries"}`` (``{}`` entries if there is none yet).
+
+    Raises:
+        ZooError: the zoo folder does not exist; the manifest is not a file, not JSON, of another
+            schema, or an entry lacks a field or has one of the wrong type (the message names
+            the entry and the field).
+    """
+    path, doc = _read_document(directory)
+    if doc is None:
+        return {"schema": SCHEMA, "entries": {}}
     doc.setdefault("schema", 1)
     if doc["schema"] != SCHEMA:
         raise ZooError(f"zoo manifest {path} has schema {doc['schema']!r}, this lmk reads {SCHEMA}; "
@@ -102,9 +120,12 @@ def _check_entry(path: Path, name: str, e) -> None:
             break
         for key, kind in fields.items():
             if key not in holder:
-                raise ZooError(f"{where} has no field {prefix}{key!r}")
+                raise ZooError(f"{where} has no field '{prefix}{key}'")
             if not isinstance(holder[key], kind) or isinstance(holder[key], bool):
-                raise ZooError(f"{where}: field {prefix}{key!r} is a {type(holder[key]).__name__}")
+                raise ZooError(f"{where}: field '{prefix}{key}' is a {type(holder[key]).__name__}")
+    if not isinstance(e["metrics"].get(e["method"]), dict) \
+            or not isinstance(e["metrics"][e["method"]].get("nme"), (int, float)):
+        raise ZooError(f"{where}: field 'metrics' has no {e['method']!r} record with an 'nme' (its 'method')")
     if e.get("base") is not None:
         for key, kind in (("base", str), ("base_sha256", str), ("stored", list)):
             if not isinstance(e.get(key), kind):
@@ -134,16 +155,44 @@ def migrate(doc: dict) -> dict:
     1 -> 2: the recipe records of the entries scored with Earp's flip test-time averaging (their
     metrics have ``"dark+flip"``) gain ``train.flip_test = True``; that used to be inferred from
     the notebook number.
+
+    Raises:
+        ZooError: a schema this lmk does not know (a newer one is never written back as older).
     """
     import copy
 
     doc = copy.deepcopy(doc)
-    if doc.get("schema", 1) == 1:
+    schema = doc.get("schema", 1)
+    if isinstance(schema, bool) or schema not in range(1, SCHEMA + 1):
+        raise ZooError(f"zoo manifest schema {schema!r} is not one this lmk knows (1 to {SCHEMA}); "
+                       f"a newer lmk wrote it: update lmk")
+    if schema == 1:
         for e in doc["entries"].values():
             if any(m.endswith("+flip") for m in e.get("metrics", {})):
                 e["recipe"]["train"]["flip_test"] = True
         doc["schema"] = 2
     return doc
+
+
+def migrate_manifest(directory=None) -> tuple[int, int]:
+    """Bring the zoo's manifest file to :data:`SCHEMA` (:func:`migrate`); returns ``(old, new)`` schema.
+
+    Every entry is checked before the file is written (atomically), so a manifest this lmk
+    cannot read is left as it is.
+    """
+    path, doc = _read_document(directory)
+    if doc is None:
+        raise ZooError(f"zoo manifest {path} does not exist: nothing to migrate")
+    old = doc.get("schema", 1)
+    try:
+        migrated = migrate(doc)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ZooError(f"zoo manifest {path} cannot be migrated: an entry lacks a field "
+                       f"({type(exc).__name__}: {exc})") from None
+    for name, e in migrated["entries"].items():
+        _check_entry(path, name, e)
+    write_manifest(migrated["entries"], directory)
+    return old, migrated["schema"]
 
 
 def names(notebook: str | None = None, *, zoo_dir=None, **tags) -> list[str]:
@@ -209,6 +258,8 @@ def to_float32(state: dict) -> dict:
 def _read_own(name: str, e: dict, directory) -> dict:
     path = weights_path(e, directory)
     rebuild = f"rebuild it with `python -m lmk.zoo build {name}`"
+    if path.is_dir():
+        raise ZooError(f"zoo weights {path} are a folder, not a file; {rebuild}")
     if not path.is_file():
         raise ZooError(f"zoo weights {path} are missing; {rebuild}")
     if sha256(path) != e["sha256"]:

@@ -24,7 +24,6 @@ Every function takes ``zoo_dir`` (default: ``$LMK_ZOO_DIR``, else the checkout's
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import subprocess
 import sys
@@ -174,22 +173,26 @@ def predict(name: str, image, box=None, five_points=None, method: str | None = N
     pixels) with the recipe's own margin for cropped ones. OpenCV reads BGR: convert with
     ``cv2.cvtColor(image, cv2.COLOR_BGR2RGB)`` first.
     """
+    image = _check_image(image)                  # before the model is read: a bad image costs nothing
     model, e = load(name, zoo_dir)
     cfg = e["recipe"]
-    image = _check_image(image)
     d = cfg["data"]
     if d.get("mode", "crop") == "align":
         if five_points is None:
             raise ValueError(f"{name} was trained on 5-point aligned faces: pass five_points (5, 2)")
-        matrix = alignment_matrix(_check_points(five_points, (5, 2), "five_points"), d["input_size"])
+        given, what = _check_points(five_points, (5, 2), "five_points"), "five_points"
     else:
         if box is None:
             raise ValueError(f"{name} was trained on face-box crops: pass box (x0, y0, x1, y1)")
-        b = _check_points(box, (4,), "box")
-        if not (b[2] > b[0] and b[3] > b[1]):
-            raise ValueError(f"box must be (x0, y0, x1, y1) with x1 > x0 and y1 > y0, got {b.tolist()}")
-        matrix = crop_matrix(b, d["input_size"], margin=d.get("margin", 0.2))
-    crop = warp_image(image, matrix, d["input_size"])
+        given, what = _check_points(box, (4,), "box"), "box"
+        if not (given[2] > given[0] and given[3] > given[1]):
+            raise ValueError(f"box must be (x0, y0, x1, y1) with x1 > x0 and y1 > y0, got {given.tolist()}")
+    try:
+        matrix = (alignment_matrix(given, d["input_size"]) if what == "five_points"
+                  else crop_matrix(given, d["input_size"], margin=d.get("margin", 0.2)))
+        crop = warp_image(image, matrix, d["input_size"])
+    except ValueError as exc:                    # e.g. coinciding points, a box too large to invert
+        raise ValueError(f"{what} {given.tolist()} gives no usable crop: {exc}") from None
     points = family_of(cfg).predict_batch(model, cfg, normalize_image(crop)[None], method)[0]
     return to_original(points.double().numpy(), matrix)
 
@@ -463,11 +466,8 @@ def _command(args) -> int:
         build(args.names or None, jobs=args.jobs, zoo_dir=args.zoo_dir)
         return 0
     if args.command == "migrate":
-        path = store.zoo_dir(args.zoo_dir) / store.MANIFEST
-        doc = json.loads(path.read_text())
-        migrated = store.migrate(doc)
-        store.write_manifest(migrated["entries"], args.zoo_dir)
-        print(f"{path}: schema {doc.get('schema', 1)} -> {migrated['schema']}")
+        old, new = store.migrate_manifest(args.zoo_dir)
+        print(f"{store.zoo_dir(args.zoo_dir) / store.MANIFEST}: schema {old} -> {new}")
         return 0
     start = time.perf_counter()
     problems = verify(args.names or None, zoo_dir=args.zoo_dir, jobs=args.jobs)

@@ -7,9 +7,12 @@ sha256 of the weights the stage started from (the previous stage's result) and i
 * A fresh run (``resume=False``) clears every stage's folder before it trains anything, so no
   stage of an earlier run can be picked up later.
 * A resumed run continues a stage only if that stage started from exactly the weights it starts
-  from now; otherwise the stage (and so every stage after it) is trained again from those
-  weights. A longer stage 1 thus continues stage 1 and retrains stages 2 and 3, and the result
-  equals an uninterrupted run with the new settings.
+  from now, with the same settings (``fit``'s keyword arguments of plain values; only more
+  epochs are allowed, and only if the schedule stays the same, e.g. milestones given in epochs).
+  Otherwise the stage (and so every stage after it) is trained again from those weights. A
+  longer stage 1 whose milestones are fractions of its epochs (Xia's ATPN) thus trains stage 1
+  again and then stages 2 and 3, and the result equals an uninterrupted run with the new
+  settings; ``fit`` alone would refuse to resume with other milestones.
 * A stage folder with checkpoints but no ``origin.json`` (or an unreadable one) cannot be
   checked: resuming refuses with an error naming the folder.
 """
@@ -51,8 +54,21 @@ def _settings(kwargs: dict) -> dict:
     return out
 
 
-def _origin_matches(folder: Path, start: str) -> bool:
-    """Whether the stage in ``folder`` started from weights ``start`` (False: retrain it)."""
+def _continues(old: dict, now: dict) -> bool:
+    """Whether a stage run with settings ``old`` can be continued as one with settings ``now``:
+    the same settings, or more epochs on the same explicit milestones (``fit``'s default
+    milestones move with the epochs, and ``fit`` resumes only on the same schedule)."""
+    if {k: v for k, v in old.items() if k != "epochs"} != {k: v for k, v in now.items() if k != "epochs"}:
+        return False
+    if old.get("epochs") == now.get("epochs"):
+        return True
+    return now.get("milestones") is not None and isinstance(old.get("epochs"), int) \
+        and isinstance(now.get("epochs"), int) and old["epochs"] < now["epochs"]
+
+
+def _origin_matches(folder: Path, start: str, settings: dict) -> bool:
+    """Whether the stage in ``folder`` started from weights ``start`` with ``settings`` that it can
+    continue with (False: retrain it)."""
     has_checkpoints = any(folder.glob("*.pt"))
     path = folder / ORIGIN
     if not path.is_file():
@@ -63,10 +79,13 @@ def _origin_matches(folder: Path, start: str) -> bool:
         return False
     try:
         origin = json.loads(path.read_text())
-        return origin["start_sha256"] == start
+        if not isinstance(origin["start_sha256"], str) or not isinstance(origin["settings"], dict):
+            raise TypeError("start_sha256 must be a string and settings an object")
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint folder {folder}: {ORIGIN} is unreadable ({exc}); delete the "
-                              "folder or run with resume=False") from None
+        raise CheckpointError(f"checkpoint folder {folder}: {ORIGIN} is unreadable ({type(exc).__name__}: "
+                              f"{exc}); delete the folder or run with resume=False") from None
+    # through JSON, as recorded: tuples become lists, so both sides compare alike
+    return origin["start_sha256"] == start and _continues(origin["settings"], json.loads(json.dumps(settings)))
 
 
 def fit_stages(model, runs, *, checkpoint_dir=None, resume: bool = False, device="cpu",
@@ -87,12 +106,12 @@ def fit_stages(model, runs, *, checkpoint_dir=None, resume: bool = False, device
         ckpt = None if root is None else root / folder
         stage_resume = resume
         if ckpt is not None:
-            start = state_sha256(model)
-            if resume and ckpt.exists() and not _origin_matches(ckpt, start):
-                shutil.rmtree(ckpt)                       # an earlier stage changed: train it anew
+            start, settings = state_sha256(model), _settings(kwargs)
+            if resume and ckpt.exists() and not _origin_matches(ckpt, start, settings):
+                shutil.rmtree(ckpt)                       # an earlier stage or its settings changed: anew
                 stage_resume = False
             ckpt.mkdir(parents=True, exist_ok=True)
-            (ckpt / ORIGIN).write_text(json.dumps({"start_sha256": start, "settings": _settings(kwargs)},
+            (ckpt / ORIGIN).write_text(json.dumps({"start_sha256": start, "settings": settings},
                                                   indent=1) + "\n")
         histories[key] = fit(module, checkpoint_dir=ckpt, resume=stage_resume,
                              device=device, show_progress=show_progress, **kwargs)
