@@ -14,7 +14,7 @@ from ..losses import ForegroundHeatmapLoss, MarginalLoss
 from ..models import HeatmapModel, MarginalDetector
 from .base import Family
 
-__all__ = ["EarpHeatmap", "YinMarginal", "marginal_detector"]
+__all__ = ["EarpHeatmap", "YinMarginal", "marginal_detector", "marginal_codec"]
 
 HEATMAP_DECODERS = ("argmax", "shift", "dark", "soft_argmax")
 
@@ -52,6 +52,12 @@ def marginal_detector(model_args: dict, input_size: int) -> MarginalDetector:
     return MarginalDetector(input_size=input_size, length=int(round(ratio * input_size)), **args)
 
 
+def marginal_codec(cfg: dict, model_args: dict, method: str | None = None) -> MarginalCodec:
+    """The 1D heatmap codec of a config whose detector has ``model_args`` (``length_ratio``)."""
+    t, size = cfg["train"], cfg["data"]["input_size"]
+    return MarginalCodec(size, int(round(model_args["length_ratio"] * size)), t["sigma"], method or t["method"])
+
+
 class YinMarginal(Family):
     """Yin et al. (2020): images -> 1D heatmaps ``(hx, hy)``, each ``(B, N, L)``."""
 
@@ -64,8 +70,7 @@ class YinMarginal(Family):
         return int(round(cfg["model_args"]["length_ratio"] * cfg["data"]["input_size"]))
 
     def codec(self, cfg, method=None):
-        t = cfg["train"]
-        return MarginalCodec(cfg["data"]["input_size"], self.heatmap_size(cfg), t["sigma"], method or t["method"])
+        return marginal_codec(cfg, cfg["model_args"], method)
 
     def loss(self, cfg, codec, layout=LAYOUT_68):
         return MarginalLoss(codec)

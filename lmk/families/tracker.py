@@ -20,7 +20,6 @@ import time
 
 import torch
 
-from ..codecs import MarginalCodec
 from ..data.frame_pairs import FramePairs, Frames
 from ..evaluation import evaluate
 from ..layouts import LAYOUT_68, layout_for
@@ -30,7 +29,7 @@ from ..scoring import baseline_nmes
 from ..track import YinPredictor, summarize
 from ..train import merge_histories
 from .base import Family, Result, mean_shape
-from .heatmaps import marginal_detector
+from .heatmaps import marginal_codec, marginal_detector
 from .stages import fit_stages
 from .tracking import VIDEO_VAL_N, VIDEO_VAL_SEED, TrackingScores, render_videos
 
@@ -91,8 +90,7 @@ class YinTemporal(TrackingScores, Family):
         return int(round(cfg["model_args"]["detector"]["length_ratio"] * cfg["data"]["input_size"]))
 
     def codec(self, cfg, method=None):
-        t = cfg["train"]
-        return MarginalCodec(cfg["data"]["input_size"], self.heatmap_size(cfg), t["sigma"], method or t["method"])
+        return marginal_codec(cfg, cfg["model_args"]["detector"], method)
 
     def loss(self, cfg, codec, layout=LAYOUT_68):
         return ClipMarginalLoss(codec)
