@@ -144,13 +144,14 @@ def test_paired_verdict_is_the_test_on_per_seed_differences():
     text = paired_verdict(a, b)
     assert text.startswith("lower")
     d = a - b
-    se = d.std(ddof=1) / math.sqrt(3)                            # by hand
-    assert f"{100 * d.mean():+.2f} +- {100 * se:.2f}" in text
+    se = d.std(ddof=1) / math.sqrt(3)                            # by hand, t quantile with 2 df
+    low, high = d.mean() - 4.302653 * se, d.mean() + 4.302653 * se
+    assert f"{100 * d.mean():+.2f} NME points (95 % CI {100 * low:+.2f} to {100 * high:+.2f}; paired t" in text
 
 
 def test_paired_verdict_level_and_too_few_seeds():
     assert paired_verdict([0.03, 0.04, 0.05], [0.031, 0.039, 0.0505]).startswith("level")
-    assert paired_verdict([0.03], [0.04]).startswith("fewer than 3 seeds")
+    assert paired_verdict([0.03], [0.04]).startswith("no claim")
     with pytest.raises(ValueError, match="one value per seed"):
         paired_verdict([0.03, 0.04, 0.05], [0.03, 0.04])
 
@@ -159,8 +160,8 @@ def test_unit_verdicts_ask_every_question():
     found = dict(cascade_eval.unit_verdicts(_two_unit_seeds()))
     assert list(found) == ["P1 vs argmax(H1) (refinement 1)", "P2 vs argmax(H2) (refinement 2)",
                            "argmax(H2) vs argmax(H1) (heatmap unit 2)", "P2 vs P1 (cascade 2)"]
-    assert found["P1 vs argmax(H1) (refinement 1)"].startswith("lower (-1.00 +- 0.00")
-    assert found["argmax(H2) vs argmax(H1) (heatmap unit 2)"].startswith("lower (-0.10 +- 0.00")
+    assert found["P1 vs argmax(H1) (refinement 1)"].startswith("lower: -1.00 NME points")
+    assert found["argmax(H2) vs argmax(H1) (heatmap unit 2)"].startswith("lower: -0.10 NME points")
     # unit 2's refined points: -0.1 points on average, but one seed gains only 0.05: noise?
     d = np.array([-0.001, -0.0005, -0.0014])
     expected = "lower" if abs(d.mean()) > 2 * d.std(ddof=1) / math.sqrt(3) else "level"
