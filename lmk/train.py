@@ -64,7 +64,7 @@ from .checkpoints import (CHECKPOINT_NAMES, CheckpointError, load_checkpoint, re
                           restore_run, rng_state, save_checkpoint, sync_best)
 from .evaluation import NORMS, Evaluation, check_metrics, collate, data_loader, evaluate, resolve_device
 from .param_groups import check_prefixes, frozen_parameters, split_parameters
-from .progress import progress
+from .progress import EPOCH_LINES, check_show_progress, epoch_line, progress
 
 __all__ = ["NORMS", "NonFiniteLossError", "History", "Evaluation", "resolve_device", "collate",
            "default_milestones", "milestone_epochs", "merge_histories", "evaluate", "fit",
@@ -255,7 +255,7 @@ def _resume(ckpt_dir: Path, config: dict, model, optimizer, scheduler, scaler):
 def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epochs: int = 40,
         lr: float = 1e-3, milestones=None, gamma: float = 0.1, batch_size: int = 16,
         num_workers: int = 0, device="auto", seed: int = 0, amp: bool = False,
-        checkpoint_dir=None, resume: bool = False, show_progress: bool = True, eval_every: int = 1,
+        checkpoint_dir=None, resume: bool = False, show_progress: bool | str = True, eval_every: int = 1,
         norm: str = "inter_ocular", threshold: float = 0.08, channels_last: bool = False,
         freeze=None, param_groups=None, layout=None, metrics=None, monitor: str = "nme",
         monitor_mode: str = "min", weight_decay: float = 0.0) -> History:
@@ -279,6 +279,8 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
             continues exactly as if uninterrupted; a finished run returns its history at once.
             ``best.pt`` is checked against ``last.pt`` and repaired after a kill
             (``lmk.checkpoints.sync_best``).
+        show_progress: ``True`` draws a progress bar, ``"epochs"`` prints one compact line per
+            epoch (:func:`lmk.progress.epoch_line`), ``False`` shows nothing.
         eval_every: evaluate every this many epochs (and always after the last one).
         norm, threshold: NME normalisation and the AUC / failure-rate threshold of the evaluation.
         layout: landmark layout of the eye-based norms (default: the 68-point iBUG layout).
@@ -356,6 +358,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
     if isinstance(weight_decay, bool) or not isinstance(weight_decay, numbers.Real) \
             or not 0 <= weight_decay < math.inf:
         raise ValueError(f"fit(): weight_decay must be a finite number >= 0, got {weight_decay!r}")
+    check_show_progress(show_progress, "fit(): show_progress")
     if resume and checkpoint_dir is None:
         raise ValueError("fit(): resume=True needs a checkpoint_dir to resume from")
     dev = resolve_device(device)
@@ -395,7 +398,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
                 (ckpt_dir / name).unlink(missing_ok=True)
 
     with frozen_parameters(model, frozen, frozen_norms):   # for this run only, even if it fails
-        bar = progress(range(start, epochs + 1), disable=not show_progress, desc="fit", total=epochs,
+        bar = progress(range(start, epochs + 1), disable=show_progress is not True, desc="fit", total=epochs,
                        initial=start - 1)
         for epoch in bar:
             if hasattr(train_data, "set_epoch"):   # augmentation seeded by (seed, epoch, index)
@@ -424,6 +427,9 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
                 save_checkpoint(state, ckpt_dir / "last.pt")   # first: the record that sync_best trusts
                 if improved:
                     save_checkpoint(state, ckpt_dir / "best.pt")
+            if show_progress == EPOCH_LINES:
+                print(epoch_line(epoch, epochs, history.train_loss[-1], history.val_nme[-1],
+                                 history.seconds[-1]), flush=True)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{history.train_loss[-1]:.4g}", val_nme_pct=f"{100 * history.val_nme[-1]:.2f}",
                                 refresh=False)
