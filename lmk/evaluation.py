@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 
 from . import metrics as metrics_
 from .data.multitask import landmark_mask
+from .distributed import RankBatches
 from .progress import progress
 
 __all__ = ["NORMS", "Evaluation", "resolve_device", "collate", "data_loader", "evaluate", "check_metrics"]
@@ -96,14 +97,23 @@ def _seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
-def data_loader(data, batch_size, num_workers, device, shuffle, seed=0, epoch=0) -> DataLoader:
+def data_loader(data, batch_size, num_workers, device, shuffle, seed=0, epoch=0, ranks=None) -> DataLoader:
     """A ``DataLoader`` of :func:`collate`-d batches; with ``shuffle`` the order is a pure function
-    of ``(seed, epoch)`` and an incomplete last batch is dropped."""
+    of ``(seed, epoch)`` and an incomplete last batch is dropped.
+
+    With ``ranks`` (a :class:`lmk.distributed.Ranks` of several processes) each batch is this
+    rank's share of the batch of ``batch_size`` that one process would get.
+    """
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch) if shuffle else None
-    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                      num_workers=num_workers, collate_fn=collate, worker_init_fn=_seed_worker,
-                      pin_memory=device.type == "cuda",
-                      drop_last=shuffle and len(data) > batch_size)   # no size-1 batch for BN
+    drop_last = shuffle and len(data) > batch_size                   # no size-1 batch for BN
+    common = {"num_workers": num_workers, "collate_fn": collate, "worker_init_fn": _seed_worker,
+              "pin_memory": device.type == "cuda", "generator": generator}
+    if ranks is None or not ranks.distributed:
+        return DataLoader(data, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, **common)
+    order = (torch.utils.data.RandomSampler(data, generator=generator) if shuffle
+             else torch.utils.data.SequentialSampler(data))
+    batches = torch.utils.data.BatchSampler(order, batch_size, drop_last)
+    return DataLoader(data, batch_sampler=RankBatches(batches, ranks), **common)
 
 
 def check_metrics(metrics, owner: str = "evaluate()") -> dict:
@@ -135,7 +145,7 @@ def _cpu(outputs):
 @torch.no_grad()
 def evaluate(model: nn.Module, data, decode_fn, *, batch_size: int = 32, num_workers: int = 0,
              device="auto", norm: str = "inter_ocular", threshold: float = 0.08, amp: bool = False,
-             show_progress: bool = False, layout=None, metrics=None) -> Evaluation:
+             show_progress: bool = False, layout=None, metrics=None, autocast_dtype=None) -> Evaluation:
     """Predict every item of ``data``; landmark metrics on the samples with landmarks, plus ``metrics``.
 
     Args:
@@ -146,6 +156,9 @@ def evaluate(model: nn.Module, data, decode_fn, *, batch_size: int = 32, num_wor
         metrics: ``{name: fn(outputs_list, batches) -> float}`` (see ``lmk.multitask_metrics``). The outputs
             of every batch are kept for them, so they suit small outputs (ATPN's), not heatmaps;
             without metrics nothing is kept beyond the decoded landmarks.
+        amp, autocast_dtype: predict under autocast (``amp``: the device's default low precision;
+            ``autocast_dtype``: this one, e.g. ``torch.bfloat16``). Images are given to the model
+            in the dtype of its parameters (float64 for a float64 model).
     Returns:
         :class:`Evaluation`; ``metrics`` maps each name to its float.
     """
@@ -155,12 +168,13 @@ def evaluate(model: nn.Module, data, decode_fn, *, batch_size: int = 32, num_wor
     dev = resolve_device(device)
     was_training = model.training
     model.to(dev).eval()
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     preds, gts, masks, kept_outputs, kept_batches = [], [], [], [], []
     try:
         for batch in progress(data_loader(data, batch_size, num_workers, dev, shuffle=False),
                               disable=not show_progress, desc="evaluate"):
-            with torch.autocast(dev.type, enabled=amp):
-                outputs = model(batch["image"].to(dev))
+            with torch.autocast(dev.type, dtype=autocast_dtype, enabled=amp or autocast_dtype is not None):
+                outputs = model(batch["image"].to(dev, dtype=dtype))
             outputs = _float(outputs)
             pred = torch.as_tensor(decode_fn(outputs)).detach().float().cpu()
             gt = batch["landmarks"].float()

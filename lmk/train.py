@@ -48,6 +48,7 @@ become Adam groups) and ``lmk.checkpoints``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import random
@@ -57,24 +58,73 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils._pytree import tree_map
 
 from .checkpoints import (CHECKPOINT_NAMES, CheckpointError, load_checkpoint, remove_stale_temporaries,
                           restore_run, rng_state, save_checkpoint, sync_best)
+from .distributed import Ranks, batchnorm_across_ranks
 from .evaluation import NORMS, Evaluation, check_metrics, collate, data_loader, evaluate, resolve_device
 from .param_groups import check_prefixes, frozen_parameters, split_parameters
 from .progress import EPOCH_LINES, check_show_progress, epoch_line, progress
 
-__all__ = ["NORMS", "NonFiniteLossError", "History", "Evaluation", "resolve_device", "collate",
+__all__ = ["NORMS", "PRECISIONS", "Execution", "NonFiniteLossError", "History", "Evaluation", "resolve_device",
+           "collate",
            "default_milestones", "milestone_epochs", "merge_histories", "evaluate", "fit",
            "CheckpointError", "save_checkpoint", "load_checkpoint", "remove_stale_temporaries"]
 
 # Settings a resumed run must share with its checkpoint; freeze / param_groups are None when unused,
 # which is also what checkpoints written before they existed read as.
 _RESUME_KEYS = ("lr", "milestones", "gamma", "batch_size", "seed", "amp", "freeze", "param_groups",
-                "weight_decay", "monitor")
+                "weight_decay", "monitor", "precision", "world_size")
 _LANDMARK_SCORES = ("nme", "auc", "failure_rate")   # the Evaluation attributes fit can monitor
+
+
+PRECISIONS = ("fp32", "bf16", "fp16", "fp64")
+"""``fit``'s arithmetic: float32; bfloat16 or float16 autocast (float32 weights; float16 with a
+gradient scaler, CUDA only); float64 throughout (exactness tests)."""
+_AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How a training run executes, as opposed to what it learns (the recipe).
+
+    Args:
+        precision: one of :data:`PRECISIONS`.
+        channels_last: NHWC weights and activations; None keeps what the caller (a model family)
+            chose. Clips ``(B, T, 3, H, W)`` always train in the default layout.
+        num_workers: data loader worker processes; None keeps the caller's.
+        ranks: this process's place in a data-parallel run (:class:`lmk.distributed.Ranks`);
+            None or one rank: one process.
+    Zoo-scale training uses none of this (``Execution()`` changes nothing).
+    """
+
+    precision: str = "fp32"
+    channels_last: bool | None = None
+    num_workers: int | None = None
+    ranks: Ranks | None = None
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """Refuse what a device cannot train in, saying what it can."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError(f"precision 'fp16' trains with a gradient scaler on CUDA only, got device "
+                         f"{str(device)!r}; on the CPU use 'bf16' (autocast, no scaler needed) or 'fp32'")
+    if precision == "bf16" and device.type not in ("cpu", "cuda"):
+        raise ValueError(f"precision 'bf16' runs on the CPU or CUDA, got device {str(device)!r}")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError("precision 'bf16': this CUDA device has no bfloat16; use 'fp16'")
+    if precision == "fp64" and device.type == "mps":
+        raise ValueError("precision 'fp64': Apple's MPS has no float64; use the CPU")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -129,7 +179,11 @@ class History:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _to_device(batch: dict, device: torch.device) -> dict:
+def _to_device(batch: dict, device: torch.device, dtype=None) -> dict:
+    """The batch on ``device``; with ``dtype`` its floating tensors in that dtype (float64 runs)."""
+    if dtype is not None:
+        batch = {k: v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+                 for k, v in batch.items()}
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
             for k, v in batch.items()}
 
@@ -202,16 +256,32 @@ def _contiguous(outputs):
     return tree_map(lambda t: t.contiguous() if isinstance(t, torch.Tensor) else t, outputs)
 
 
+def _rank_weighted(loss, samples: int, ranks) -> tuple:
+    """``(loss to back-propagate, the global batch's mean loss)`` of this rank's ``samples``.
+
+    One process minimises the mean over the global batch ``B = sum_r n_r``; rank ``r`` back-propagates
+    ``(n_r W / B) L_r``, whose gradients DistributedDataParallel averages (``lmk.distributed``).
+    """
+    if ranks is None or not ranks.distributed:
+        return loss, float(loss.detach())
+    totals = torch.stack([loss.detach().double() * samples,
+                          torch.tensor(float(samples), dtype=torch.float64, device=loss.device)])
+    dist.all_reduce(totals)
+    total_loss, batch = totals.tolist()
+    return loss * (samples * ranks.world_size / batch), total_loss / batch
+
+
 def _train_epoch(model, loader, loss_fn, optimizer, scaler, device, amp, epoch, epochs,
-                 channels_last=False, frozen_norms=()) -> list[float]:
+                 channels_last=False, frozen_norms=(), dtype=None, ranks=None) -> list[float]:
     model.train()
     for norm_layer in frozen_norms:   # frozen parts keep their running statistics
         norm_layer.eval()
     losses = []
+    autocast = {"enabled": amp} if not isinstance(amp, torch.dtype) else {"dtype": amp, "enabled": True}
     for step, batch in enumerate(loader, start=1):
-        batch = _to_device(batch, device)
+        batch = _to_device(batch, device, dtype)
         images = batch["image"]
-        with torch.autocast(device.type, enabled=amp):
+        with torch.autocast(device.type, **autocast):
             if channels_last:
                 outputs = _contiguous(model(images.contiguous(memory_format=torch.channels_last)))
             else:
@@ -220,7 +290,7 @@ def _train_epoch(model, loader, loss_fn, optimizer, scaler, device, amp, epoch, 
         if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
             raise ValueError(f"loss_fn must return a scalar tensor, got {type(loss).__name__} "
                              f"{tuple(getattr(loss, 'shape', ()))}")
-        value = float(loss.detach())
+        loss, value = _rank_weighted(loss, images.shape[0], ranks)
         if not math.isfinite(value):
             raise NonFiniteLossError(f"loss is {value} at epoch {epoch}/{epochs}, step {step}/{len(loader)}; "
                                      "check the learning rate, the targets and the inputs of this batch")
@@ -252,13 +322,20 @@ def _resume(ckpt_dir: Path, config: dict, model, optimizer, scheduler, scaler):
     return history, state["epoch"] + 1, state["best"]
 
 
+def _local_gradients(state, bucket):
+    """A DDP communication hook that all-reduces nothing (a negative control's unsynced gradients)."""
+    future = torch.futures.Future()
+    future.set_result(bucket.buffer())
+    return future
+
+
 def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epochs: int = 40,
         lr: float = 1e-3, milestones=None, gamma: float = 0.1, batch_size: int = 16,
         num_workers: int = 0, device="auto", seed: int = 0, amp: bool = False,
         checkpoint_dir=None, resume: bool = False, show_progress: bool | str = True, eval_every: int = 1,
         norm: str = "inter_ocular", threshold: float = 0.08, channels_last: bool = False,
         freeze=None, param_groups=None, layout=None, metrics=None, monitor: str = "nme",
-        monitor_mode: str = "min", weight_decay: float = 0.0) -> History:
+        monitor_mode: str = "min", weight_decay: float = 0.0, execution: Execution | None = None) -> History:
     """Train ``model`` in place with Adam and a step schedule; evaluate on ``val_data``.
 
     Args:
@@ -309,6 +386,12 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
         weight_decay: Adam's L2 penalty ``lam``: ``lam * theta`` joins the gradient of every trained
             parameter (the gradient of ``(lam / 2) * ||theta||^2``; Xia et al. 2022, Eqs. 4, 6, 8
             with ``w = lam / 2``); frozen parameters are not penalised.
+        execution: precision, memory format, workers and ranks (:class:`Execution`; None: float32,
+            ``amp`` and ``channels_last`` as given, one process). ``precision="fp16"`` is ``amp``.
+            With several ranks (``torchrun``) the model trains wrapped in DistributedDataParallel:
+            ``batch_size`` is the global batch, each rank gets its share of it, gradients are
+            averaged with weights for ragged shares, BatchNorm statistics span the ranks
+            (:mod:`lmk.distributed`), every rank evaluates, and rank 0 alone writes checkpoints.
     Adam runs as one fused kernel on CPU and CUDA (``fused=True``: the same update, fewer calls).
     Returns:
         The :class:`History`. ``best.pt`` holds the epoch with the best ``monitor`` (by default the
@@ -364,6 +447,17 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
     dev = resolve_device(device)
     if amp and dev.type != "cuda":
         raise ValueError(f"fit(): amp=True needs a CUDA device, got device {str(dev)!r}")
+    execution = execution or Execution("fp16" if amp else "fp32")
+    precision, ranks = execution.precision, execution.ranks or Ranks()
+    if amp and precision != "fp16":
+        raise ValueError(f"fit(): amp=True is precision 'fp16', but execution says {precision!r}")
+    check_precision(precision, dev)
+    amp = precision == "fp16"
+    clips = getattr(train_data[0]["image"], "ndim", 3) == 4
+    if execution.channels_last is not None:
+        channels_last = execution.channels_last and not clips
+    if execution.num_workers is not None:
+        num_workers = int(execution.num_workers)
     freeze, groups = check_prefixes(freeze, param_groups)
 
     config = {"lr": float(lr), "milestones": milestones, "gamma": float(gamma), "batch_size": batch_size,
@@ -371,66 +465,83 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
               "freeze": sorted(set(freeze)) or None,
               "param_groups": [{"prefix": prefix, "lr_scale": scale} for prefix, scale in groups] or None,
               "weight_decay": float(weight_decay) or None,
-              "monitor": None if (monitor, monitor_mode) == ("nme", "min") else [monitor, monitor_mode]}
+              "monitor": None if (monitor, monitor_mode) == ("nme", "min") else [monitor, monitor_mode],
+              "precision": precision if precision in ("bf16", "fp64") else None,
+              "world_size": ranks.world_size if ranks.distributed else None}
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
+    dtype = torch.float64 if precision == "fp64" else None
     if channels_last:
-        model.to(dev, memory_format=torch.channels_last)
+        model.to(dev, dtype, memory_format=torch.channels_last)
     else:
-        model.to(dev)
-    frozen, optimizer_groups, frozen_norms = split_parameters(model, freeze, groups, lr)
-    trained = [p for group in optimizer_groups for p in group["params"]]
-    fused = dev.type in ("cpu", "cuda") and all(p.is_floating_point() for p in trained)
-    optimizer = torch.optim.Adam(optimizer_groups, lr=lr, weight_decay=float(weight_decay),
-                                 fused=fused or None)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=gamma)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    history, start, best = History(), 1, math.inf
+        model.to(dev, dtype)
+    with contextlib.ExitStack() as stack:   # BatchNorm across ranks for this run only
+        if ranks.distributed and "batchnorm" in ranks.synced:
+            stack.enter_context(batchnorm_across_ranks(model))
+        frozen, optimizer_groups, frozen_norms = split_parameters(model, freeze, groups, lr)
+        trained = [p for group in optimizer_groups for p in group["params"]]
+        fused = dev.type in ("cpu", "cuda") and all(p.is_floating_point() for p in trained)
+        optimizer = torch.optim.Adam(optimizer_groups, lr=lr, weight_decay=float(weight_decay),
+                                     fused=fused or None)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=gamma)
+        scaler = torch.amp.GradScaler("cuda", enabled=amp)
+        history, start, best = History(), 1, math.inf
 
-    ckpt_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
-    if ckpt_dir is not None:
-        remove_stale_temporaries(ckpt_dir)
-        if resume and (ckpt_dir / "last.pt").is_file():
-            history, start, best = _resume(ckpt_dir, config, model, optimizer, scheduler, scaler)
-        else:   # a fresh run replaces an earlier one: no old best.pt may outlive it
-            for name in CHECKPOINT_NAMES:
-                (ckpt_dir / name).unlink(missing_ok=True)
+        ckpt_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        if ckpt_dir is not None:
+            resuming = resume and (ckpt_dir / "last.pt").is_file()
+            ranks.barrier()                    # every rank has looked before rank 0 changes anything
+            if ranks.writer:
+                remove_stale_temporaries(ckpt_dir)
+            if resuming:
+                history, start, best = _resume(ckpt_dir, config, model, optimizer, scheduler, scaler)
+            elif ranks.writer:   # a fresh run replaces an earlier one: no old best.pt may outlive it
+                for name in CHECKPOINT_NAMES:
+                    (ckpt_dir / name).unlink(missing_ok=True)
+            ranks.barrier()
+        autocast = _AUTOCAST.get(precision, False)
 
-    with frozen_parameters(model, frozen, frozen_norms):   # for this run only, even if it fails
-        bar = progress(range(start, epochs + 1), disable=show_progress is not True, desc="fit", total=epochs,
-                       initial=start - 1)
-        for epoch in bar:
-            if hasattr(train_data, "set_epoch"):   # augmentation seeded by (seed, epoch, index)
-                train_data.set_epoch(epoch)
-            t0 = time.perf_counter()
-            loader = data_loader(train_data, batch_size, num_workers, dev, shuffle=True, seed=seed,
-                                 epoch=epoch)
-            current_lr = optimizer.param_groups[0]["lr"]
-            losses = _train_epoch(model, loader, loss_fn, optimizer, scaler, dev, amp, epoch, epochs,
-                                  channels_last, frozen_norms)
-            scheduler.step()
-            ev = None
-            if val_data is not None and (epoch % eval_every == 0 or epoch == epochs):
-                ev = evaluate(model, val_data, decode_fn, batch_size=batch_size, num_workers=num_workers,
-                              device=dev, norm=norm, threshold=threshold, amp=amp, layout=layout,
-                              metrics=metrics)
-            history.record(epoch, losses, current_lr, ev, time.perf_counter() - t0)
-            score = history.train_loss[-1] if val_data is None else _score(ev, monitor, monitor_mode)
-            improved = score is not None and score < best
-            if improved:
-                best, history.best_epoch = score, epoch
-            if ckpt_dir is not None:
-                state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch,
-                         "history": history.to_dict(), "best": best, "config": config, "rng": rng_state()}
-                save_checkpoint(state, ckpt_dir / "last.pt")   # first: the record that sync_best trusts
+        with frozen_parameters(model, frozen, frozen_norms):   # for this run only, even if it fails
+            net = model
+            if ranks.distributed:              # after freezing: DDP syncs the trained parameters only
+                net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None,
+                                              broadcast_buffers=False, find_unused_parameters=True)
+                if "gradients" not in ranks.synced:
+                    net.register_comm_hook(None, _local_gradients)
+            bar = progress(range(start, epochs + 1), disable=show_progress is not True, desc="fit", total=epochs,
+                           initial=start - 1)
+            for epoch in bar:
+                if hasattr(train_data, "set_epoch"):   # augmentation seeded by (seed, epoch, index)
+                    train_data.set_epoch(epoch)
+                t0 = time.perf_counter()
+                loader = data_loader(train_data, batch_size, num_workers, dev, shuffle=True, seed=seed,
+                                     epoch=epoch, ranks=ranks)
+                current_lr = optimizer.param_groups[0]["lr"]
+                losses = _train_epoch(net, loader, loss_fn, optimizer, scaler, dev, autocast, epoch, epochs,
+                                      channels_last, frozen_norms, dtype, ranks)
+                scheduler.step()
+                ev = None
+                if val_data is not None and (epoch % eval_every == 0 or epoch == epochs):
+                    ev = evaluate(model, val_data, decode_fn, batch_size=batch_size, num_workers=num_workers,
+                                  device=dev, norm=norm, threshold=threshold, amp=amp, layout=layout,
+                                  metrics=metrics, autocast_dtype=autocast or None)
+                history.record(epoch, losses, current_lr, ev, time.perf_counter() - t0)
+                score = history.train_loss[-1] if val_data is None else _score(ev, monitor, monitor_mode)
+                improved = score is not None and score < best
                 if improved:
-                    save_checkpoint(state, ckpt_dir / "best.pt")
-            if show_progress == EPOCH_LINES:
-                print(epoch_line(epoch, epochs, history.train_loss[-1], history.val_nme[-1],
-                                 history.seconds[-1]), flush=True)
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{history.train_loss[-1]:.4g}", val_nme_pct=f"{100 * history.val_nme[-1]:.2f}",
-                                refresh=False)
-    return history
+                    best, history.best_epoch = score, epoch
+                if ckpt_dir is not None and ranks.writer:
+                    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch,
+                             "history": history.to_dict(), "best": best, "config": config, "rng": rng_state()}
+                    save_checkpoint(state, ckpt_dir / "last.pt")   # first: the record that sync_best trusts
+                    if improved:
+                        save_checkpoint(state, ckpt_dir / "best.pt")
+                if show_progress == EPOCH_LINES:
+                    print(epoch_line(epoch, epochs, history.train_loss[-1], history.val_nme[-1],
+                                     history.seconds[-1]), flush=True)
+                if hasattr(bar, "set_postfix"):
+                    bar.set_postfix(loss=f"{history.train_loss[-1]:.4g}", val_nme_pct=f"{100 * history.val_nme[-1]:.2f}",
+                                    refresh=False)
+        return history

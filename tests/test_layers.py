@@ -21,12 +21,13 @@ import pytest
 
 LMK = Path(__file__).resolve().parents[1] / "lmk"
 
-# (name, module prefixes), lowest layer first. A module belongs to the first entry that equals it
-# or is a package prefix of it. Entries need not exist yet; every file under lmk/ must be placed.
+# (name, module prefixes), lowest layer first. A module belongs to the layer of the longest entry
+# that equals it or is a package prefix of it (``lmk.recipes.__main__`` is not ``lmk.recipes``).
+# Entries need not exist yet; every file under lmk/ must be placed.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundations", ("lmk._backend", "lmk.geometry", "lmk.layouts", "lmk.ops", "lmk.checkpoints",
                      "lmk.progress", "lmk.quantization", "lmk.compare", "lmk.complexity",
-                     "lmk.param_groups")),
+                     "lmk.param_groups", "lmk.distributed")),
     ("building blocks", ("lmk.codecs", "lmk.models", "lmk.losses", "lmk.data", "lmk.metrics",
                          "lmk.multitask_metrics")),
     ("loops and tools", ("lmk.train", "lmk.track", "lmk.evaluation", "lmk.scoring",
@@ -34,9 +35,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("zoo store", ("lmk.store",)),
     ("model families", ("lmk.families",)),
     ("recipes (pure data)", ("lmk.recipes",)),
-    ("using zoo models and the training command", ("lmk.zoo", "lmk.experiments")),
+    ("using zoo models and the training command", ("lmk.zoo", "lmk.experiments", "lmk.runs")),
     ("notebook helpers", ("lmk.lessons",)),
-    ("top", ("lmk.course", "lmk.bench")),
+    ("top", ("lmk.course", "lmk.bench", "lmk.recipes.__main__")),
     ("deprecated aliases kept for old import paths", ("lmk.multitask_run", "lmk.multitask_eval",
                                                       "lmk.cascade_eval", "lmk.landscape")),
 ]
@@ -156,10 +157,10 @@ def _imports(root: Path, snapshot) -> tuple[Import, ...]:
 
 
 def layer_of(name: str, layers) -> int | None:
-    for index, (_, prefixes) in enumerate(layers):
-        if any(name == p or name.startswith(p + ".") for p in prefixes):
-            return index
-    return None
+    """The layer of the longest prefix that covers ``name`` (None: no layer does)."""
+    matches = [(len(p), index) for index, (_, prefixes) in enumerate(layers) for p in prefixes
+               if name == p or name.startswith(p + ".")]
+    return max(matches)[1] if matches else None
 
 
 def _layer_label(index: int, layers) -> str:
@@ -490,3 +491,11 @@ def test_lmk_switches_on_model_kind_only_in_families():
     assert not problems, _report("switches on a model kind or a notebook number outside "
                                  "lmk.families (move them into the family, or look the kind up "
                                  "there)", problems)
+
+
+def test_a_module_belongs_to_its_longest_prefix():
+    layers = [("low", ("lmk.pkg",)), ("high", ("lmk.pkg.__main__",))]
+    assert layer_of("lmk.pkg", layers) == 0
+    assert layer_of("lmk.pkg.sub", layers) == 0
+    assert layer_of("lmk.pkg.__main__", layers) == 1
+    assert layer_of("lmk.pkgs", layers) is None

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .families import NO_AUGMENT, Result, family_of, mean_shape
-from .layouts import LAYOUT_68
-from .models import FlipAveraged
-from .scoring import baseline_nmes as _baseline_nmes
-from .train import milestone_epochs
+from ..families import NO_AUGMENT, Result, family_of, mean_shape
+from ..layouts import LAYOUT_68
+from ..models import FlipAveraged
+from ..scoring import baseline_nmes as _baseline_nmes
+from ..train import milestone_epochs
 
 SCALES = ("fast", "zoo", "full")
 
