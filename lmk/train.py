@@ -49,6 +49,7 @@ become Adam groups) and ``lmk.checkpoints``.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import numbers
 import random
@@ -322,6 +323,11 @@ def _resume(ckpt_dir: Path, config: dict, model, optimizer, scheduler, scaler):
     return history, state["epoch"] + 1, state["best"]
 
 
+# BatchNorm buffers are synced by the layers themselves (or, in a negative control, not at all)
+_NO_BUFFER_BROADCAST = ({"forward_sync_buffers": False} if "forward_sync_buffers" in
+                        inspect.signature(DistributedDataParallel.__init__).parameters else {"broadcast_buffers": False})
+
+
 def _local_gradients(state, bucket):
     """A DDP communication hook that all-reduces nothing (a negative control's unsynced gradients)."""
     future = torch.futures.Future()
@@ -506,7 +512,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
             net = model
             if ranks.distributed:              # after freezing: DDP syncs the trained parameters only
                 net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None,
-                                              broadcast_buffers=False, find_unused_parameters=True)
+                                              **_NO_BUFFER_BROADCAST)
                 if "gradients" not in ranks.synced:
                     net.register_comm_hook(None, _local_gradients)
             bar = progress(range(start, epochs + 1), disable=show_progress is not True, desc="fit", total=epochs,

@@ -70,7 +70,7 @@ def atpn_datasets(cfg: dict, train_source, val_source, seed: int = 0, augment=No
 
 
 def train_atpn(model, cfg: dict, data: dict, *, device="cpu", checkpoint_dir=None, resume: bool = False,
-               show_progress: bool = False, stages=(1, 2, 3)) -> tuple:
+               show_progress: bool = False, stages=(1, 2, 3), execution=None) -> tuple:
     """Xia's three training stages on ``model`` in place; returns ``(history, per-stage histories)``.
 
     ``cfg["train"]["stage_epochs"]`` gives each stage's epochs (0 skips it). Stage 3 is skipped
@@ -95,7 +95,7 @@ def train_atpn(model, cfg: dict, data: dict, *, device="cpu", checkpoint_dir=Non
             metrics=metrics, monitor=monitor, monitor_mode=mode, weight_decay=t["weight_decay"],
             layout=layout)))
     per_stage = fit_stages(model, runs, checkpoint_dir=checkpoint_dir, resume=resume, device=device,
-                           show_progress=show_progress)
+                           show_progress=show_progress, execution=execution)
     return merge_histories(list(per_stage.values())), per_stage
 
 
@@ -126,7 +126,8 @@ class XiaATPN(TrackingScores, Family):
         return "regression"
 
     def train(self, cfg, *, data="synthetic", data_root=None, device="auto", checkpoint_dir=None,
-              resume=False, show_progress=False, on_error="raise", prepared=None, zoo_dir=None) -> Result:
+              resume=False, show_progress=False, on_error="raise", prepared=None, zoo_dir=None,
+              execution=None) -> Result:
         """The three stages (:func:`train_atpn`) and the evaluation with negatives.
 
         A recipe with ``train.init_from`` starts from that zoo model, all but its ``stored``
@@ -146,7 +147,7 @@ class XiaATPN(TrackingScores, Family):
         model.set_mean_shape(shape)                      # S0 of Xia Sec. 3.2: the training mean shape
         base_sha = self.load_base(model, t["init_from"], t["stored"], zoo_dir) if t.get("init_from") else None
         history, per_stage = train_atpn(model, cfg, sets, device=device, checkpoint_dir=checkpoint_dir,
-                                        resume=resume, show_progress=show_progress)
+                                        resume=resume, show_progress=show_progress, execution=execution)
         ev = evaluate(model, sets["val"], codec.decode, norm=t["norm"], device=device, layout=layout,
                       metrics=atpn_metrics(pose0, pose=pose0 is not None))
         return Result(cfg, model.cpu().eval(), codec, history, ev, shape,

@@ -147,8 +147,12 @@ class Family:
     # -------------------------------------------------------------------------- training
     def train(self, cfg: dict, *, data: str = "synthetic", data_root=None, device="auto",
               checkpoint_dir=None, resume: bool = False, show_progress: bool = False,
-              on_error: str = "raise", prepared=None, zoo_dir=None) -> Result:
-        """Train the config's model from scratch and evaluate it on the validation set."""
+              on_error: str = "raise", prepared=None, zoo_dir=None, execution=None) -> Result:
+        """Train the config's model from scratch and evaluate it on the validation set.
+
+        ``execution``: precision, memory format, workers and ranks of the run
+        (:class:`lmk.train.Execution`; None trains as the zoo does).
+        """
         self.check_config(cfg)
         start = time.perf_counter()
         t = cfg["train"]
@@ -168,7 +172,7 @@ class Family:
                       batch_size=t["batch_size"], seed=t["seed"], device=device, norm=t["norm"],
                       eval_every=t.get("eval_every", 1), channels_last=self.channels_last,
                       checkpoint_dir=checkpoint_dir, resume=resume, show_progress=show_progress,
-                      layout=layout)
+                      layout=layout, execution=execution)
         model = model.to(memory_format=torch.contiguous_format)
         ev = evaluate(model, val_set, codec.decode, norm=t["norm"], device=device, layout=layout)
         return Result(cfg, model.cpu().eval(), codec, history, ev, shape,

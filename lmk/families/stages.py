@@ -15,6 +15,8 @@ sha256 of the weights the stage started from (the previous stage's result) and i
   settings; ``fit`` alone would refuse to resume with other milestones.
 * A stage folder with checkpoints but no ``origin.json`` (or an unreadable one) cannot be
   checked: resuming refuses with an error naming the folder.
+* In a data-parallel run (``execution.ranks``) every rank makes these decisions from the same
+  files, then rank 0 alone clears folders and writes ``origin.json`` while the others wait.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import shutil
 from pathlib import Path
 
 from ..checkpoints import CheckpointError
+from ..distributed import Ranks
 from ..train import fit
 
 __all__ = ["ORIGIN", "state_sha256", "fit_stages"]
@@ -89,14 +92,16 @@ def _origin_matches(folder: Path, start: str, settings: dict) -> bool:
 
 
 def fit_stages(model, runs, *, checkpoint_dir=None, resume: bool = False, device="cpu",
-               show_progress: bool = False) -> dict:
+               show_progress: bool = False, execution=None) -> dict:
     """Train ``model`` in place through ``runs``: ``[(key, folder name, fit keyword arguments), ...]``.
 
     A stage's arguments may hold ``module``: the part of ``model`` it trains (default: all of it).
+    ``execution`` (:class:`lmk.train.Execution`) applies to every stage.
     Returns ``{key: History}`` of the stages run. See the module docstring for the checkpoint rules.
     """
     root = None if checkpoint_dir is None else Path(checkpoint_dir)
-    if root is not None and not resume:
+    ranks = getattr(execution, "ranks", None) or Ranks()
+    if root is not None and not resume and ranks.writer:
         for _, folder, _ in runs:
             shutil.rmtree(root / folder, ignore_errors=True)
     histories = {}
@@ -107,12 +112,17 @@ def fit_stages(model, runs, *, checkpoint_dir=None, resume: bool = False, device
         stage_resume = resume
         if ckpt is not None:
             start, settings = state_sha256(model), _settings(kwargs)
+            ranks.barrier()                               # every rank reads the folder as it was
             if resume and ckpt.exists() and not _origin_matches(ckpt, start, settings):
-                shutil.rmtree(ckpt)                       # an earlier stage or its settings changed: anew
-                stage_resume = False
-            ckpt.mkdir(parents=True, exist_ok=True)
-            (ckpt / ORIGIN).write_text(json.dumps({"start_sha256": start, "settings": settings},
-                                                  indent=1) + "\n")
+                stage_resume = False                      # an earlier stage or its settings changed: anew
+                ranks.barrier()
+                if ranks.writer:
+                    shutil.rmtree(ckpt)
+            if ranks.writer:
+                ckpt.mkdir(parents=True, exist_ok=True)
+                (ckpt / ORIGIN).write_text(json.dumps({"start_sha256": start, "settings": settings},
+                                                      indent=1) + "\n")
+            ranks.barrier()
         histories[key] = fit(module, checkpoint_dir=ckpt, resume=stage_resume,
-                             device=device, show_progress=show_progress, **kwargs)
+                             device=device, show_progress=show_progress, execution=execution, **kwargs)
     return histories

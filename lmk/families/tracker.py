@@ -45,7 +45,7 @@ def yin_videos(cfg: dict) -> tuple[list, list]:
 
 
 def train_yin(model, cfg: dict, codec, train_videos, val_videos, *, device="cpu", checkpoint_dir=None,
-              resume: bool = False, show_progress: bool = False) -> tuple:
+              resume: bool = False, show_progress: bool = False, execution=None) -> tuple:
     """Fine-tune ``model.detector`` on tracking crops, then train ``model.refinement`` on clips.
 
     A crop's jitter is a function of ``(seed, index)``, so every epoch sees the same crops
@@ -71,7 +71,7 @@ def train_yin(model, cfg: dict, codec, train_videos, val_videos, *, device="cpu"
                                            decode_fn=codec.decode, epochs=e, milestones=[max(1, e - 1)],
                                            batch_size=t["clip_batch_size"], freeze=["detector."], **common)))
     per_stage = fit_stages(model, runs, checkpoint_dir=checkpoint_dir, resume=resume, device=device,
-                           show_progress=show_progress)
+                           show_progress=show_progress, execution=execution)
     return merge_histories(list(per_stage.values())), per_stage
 
 
@@ -121,7 +121,8 @@ class YinTemporal(TrackingScores, Family):
         return e["sha256"]
 
     def train(self, cfg, *, data="synthetic", data_root=None, device="auto", checkpoint_dir=None,
-              resume=False, show_progress=False, on_error="raise", prepared=None, zoo_dir=None) -> Result:
+              resume=False, show_progress=False, on_error="raise", prepared=None, zoo_dir=None,
+              execution=None) -> Result:
         """Train on synthetic videos (``prepared``: ``(train, val)`` videos already rendered)."""
         self.check_config(cfg)
         if data != "synthetic":
@@ -135,7 +136,7 @@ class YinTemporal(TrackingScores, Family):
         base_sha = self.load_base(model, t["init_from"], t.get("stored"), zoo_dir) if t.get("init_from") else None
         history, per_stage = train_yin(model, cfg, codec, train_videos, val_videos, device=device,
                                        checkpoint_dir=checkpoint_dir, resume=resume,
-                                       show_progress=show_progress)
+                                       show_progress=show_progress, execution=execution)
         model = model.cpu().eval()
         d = cfg["data"]
         frames = Frames(FramePairs(train_videos, 1, d["input_size"], margin=d["margin"], jitter=0.0))

@@ -168,7 +168,7 @@ def run(recipe, scale: str = "fast", *, seed: int | None = None, data: str = "sy
         resume: bool = False, show_progress: bool = False, on_error: str = "raise",
         n_train: int | None = None, n_val: int | None = None, epochs: int | None = None,
         lr: float | None = None, batch_size: int | None = None, overrides: dict | None = None,
-        prepared=None, zoo_dir=None) -> Result:
+        prepared=None, zoo_dir=None, execution=None) -> Result:
     """Train a recipe at a scale and evaluate it, through its family (:mod:`lmk.families`).
 
     Args:
@@ -184,6 +184,8 @@ def run(recipe, scale: str = "fast", *, seed: int | None = None, data: str = "sy
             setting (e.g. a notebook's ``INPUT_SIZE`` or ``FILTERS``).
         prepared: the family's opened data (``(train, val)`` sources, or a tracker's videos).
         zoo_dir: where a recipe that starts from a zoo model (``train.init_from``) finds it.
+        execution: precision, memory format, data workers and ranks (:class:`lmk.train.Execution`);
+            None trains as the zoo does. ``lmk.runs.train_into`` trains into a folder with these.
 
     The network's number of landmarks follows the data (68 for 300W and synthetic faces, 98 for
     WFLW, 106 for JD-landmark), and so does the layout of the eye-based NME and of flipping.
@@ -196,7 +198,8 @@ def run(recipe, scale: str = "fast", *, seed: int | None = None, data: str = "sy
     start = time.perf_counter()
     result = family_of(cfg).train(cfg, data=data, data_root=data_root, device=device,
                                   checkpoint_dir=checkpoint_dir, resume=resume, show_progress=show_progress,
-                                  on_error=on_error, prepared=prepared, zoo_dir=zoo_dir)
+                                  on_error=on_error, prepared=prepared, zoo_dir=zoo_dir,
+                                  **({} if execution is None else {"execution": execution}))
     result.seconds = time.perf_counter() - start
     return result
 

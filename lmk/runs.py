@@ -1,0 +1,200 @@
+"""One recipe trained into a folder that survives a crash: checkpoints, weights and a zoo entry.
+
+    entry = train_into("n03_sdsd", "runs/n03_sdsd", scale="full", device="cuda", precision="bf16")
+
+The folder ``out_dir`` then holds:
+
+* ``checkpoints/``: ``fit``'s ``last.pt`` / ``best.pt`` (a folder per stage for multi-stage
+  families). The same call again resumes there; a finished run is scored again, not retrained.
+* ``run.json``: the recipe's config and how it ran. A folder holds one run: a call with other
+  settings (another recipe, scale, data, seed, batch...) is refused; more epochs are fit's to judge.
+* ``model.pt``: the trained state dict in its training dtype (``torch.load(path, weights_only=True)``).
+* ``<name>.pt`` and ``result.json``: the zoo's packed float16 weights and the manifest entry
+  that scores them (the fields of :func:`lmk.zoo.build_one`), so a run joins a zoo by copying
+  ``<name>.pt`` into it and adding the entry to its manifest (:func:`add_to_zoo`).
+
+Under ``torchrun`` every process calls :func:`train_into` with its :class:`lmk.distributed.Ranks`;
+all of them train (DistributedDataParallel, :mod:`lmk.train`) and rank 0 alone writes.
+``python -m lmk.recipes train NAME ...`` is the command line of this function.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import recipes, store
+from .distributed import Ranks
+from .families import family_of
+from .metrics import EARP_FAILURE_THRESHOLD
+from .train import Execution
+
+__all__ = ["train_into", "epoch_overrides", "add_to_zoo", "RUN_FILE", "RESULT_FILE", "MODEL_FILE"]
+
+RUN_FILE, RESULT_FILE, MODEL_FILE = "run.json", "result.json", "model.pt"
+_EPOCH_KEYS = ("epochs", "stage_epochs", "detector_epochs", "refine_epochs")
+
+
+def epoch_overrides(cfg: dict, epochs: int) -> dict:
+    """``{"train": ...}`` overrides that give every trained stage of a config ``epochs`` epochs.
+
+    One-stage recipes have ``epochs``; ATPN has ``stage_epochs`` (a stage with 0 stays skipped);
+    Yin's tracker has ``detector_epochs`` and ``refine_epochs`` (likewise).
+    """
+    t = cfg["train"]
+    if "stage_epochs" in t:
+        return {"train": {"stage_epochs": [epochs if e else 0 for e in t["stage_epochs"]]}}
+    if "detector_epochs" in t:
+        return {"train": {k: epochs if t[k] else 0 for k in ("detector_epochs", "refine_epochs")}}
+    return {"train": {"epochs": epochs}}
+
+
+def _write_json(obj, path: Path) -> None:
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
+        json.dump(obj, f, indent=1)
+        f.write("\n")
+    os.chmod(f.name, 0o644)
+    os.replace(f.name, path)
+
+
+def _save(state: dict, path: Path) -> None:
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
+        torch.save(state, f)
+    os.chmod(f.name, 0o644)
+    os.replace(f.name, path)
+
+
+def _comparable(record: dict) -> dict:
+    """A run record without its epochs (more epochs continue a run; fit checks the schedule)."""
+    r = json.loads(json.dumps(record))
+    r["config"]["train"] = {k: v for k, v in r["config"]["train"].items() if k not in _EPOCH_KEYS}
+    return r
+
+
+def _claim(out: Path, record: dict) -> None:
+    """Refuse a folder whose ``run.json`` records a run with other settings than ``record``."""
+    path = out / RUN_FILE
+    if path.is_file():
+        old, new = _comparable(json.loads(path.read_text())), _comparable(record)
+        if old != new:
+            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            raise ValueError(f"{out} holds a run with other settings ({', '.join(changed)} differ; see "
+                             f"{path}); train into another folder or delete this one")
+
+
+def train_into(name: str, out_dir, scale: str = "fast", *, data: str = "synthetic", data_root=None,
+               seed: int | None = None, n_train: int | None = None, n_val: int | None = None,
+               epochs: int | None = None, batch_size: int | None = None, device="auto",
+               execution: Execution | None = None, show_progress=False, zoo_dir=None,
+               command: str = "", score: bool = True) -> dict | None:
+    """Train recipe ``name`` at ``scale`` into ``out_dir``, resuming what is there; see the module.
+
+    Args:
+        name: a recipe of :data:`lmk.recipes.RECIPES`.
+        out_dir: the run's folder (created).
+        scale, data, data_root, seed, n_train, n_val, batch_size: as :func:`lmk.recipes.run`;
+            ``batch_size`` is the global batch of a data-parallel run.
+        epochs: every trained stage's epochs (:func:`epoch_overrides`).
+        execution: precision, channels-last, workers, ranks (:class:`lmk.train.Execution`).
+        zoo_dir: where a recipe that starts from a zoo model finds it.
+        command: the command line recorded in the entry.
+        score: score the float16 weights for ``result.json`` (False: write the weights only).
+    Returns:
+        The zoo entry on rank 0 (without ``score``: ``run.json``'s record), None on other ranks.
+    """
+    execution = execution or Execution()
+    ranks = execution.ranks or Ranks()
+    out = Path(out_dir)
+    cfg = recipes.configure(name, scale, seed=seed, n_train=n_train, n_val=n_val, batch_size=batch_size)
+    overrides = None if epochs is None else epoch_overrides(cfg, int(epochs))
+    cfg = recipes.configure(name, scale, seed=seed, n_train=n_train, n_val=n_val, batch_size=batch_size,
+                            overrides=overrides)
+    record = {"name": name, "scale": scale, "data": data, "data_root": None if data_root is None else str(data_root),
+              "config": cfg, "precision": execution.precision, "world_size": ranks.world_size}
+    if ranks.writer:
+        out.mkdir(parents=True, exist_ok=True)
+        _claim(out, record)
+        _write_json(record, out / RUN_FILE)
+    ranks.barrier()
+    res = recipes.run(name, scale, seed=seed, data=data, data_root=data_root, device=device,
+                      checkpoint_dir=out / "checkpoints", resume=True, show_progress=show_progress,
+                      n_train=n_train, n_val=n_val, batch_size=batch_size, overrides=overrides,
+                      zoo_dir=zoo_dir, execution=execution)
+    if not ranks.writer:
+        return None
+    _save(res.model.state_dict(), out / MODEL_FILE)
+    if not score:
+        return record
+    entry = result_entry(res, out, command=command, threads=torch.get_num_threads())
+    entry["execution"] = {"scale": scale, "data": data, "precision": execution.precision,
+                          "world_size": ranks.world_size, "device": str(device)}
+    _write_json(entry, out / RESULT_FILE)
+    return entry
+
+
+def _metrics_record(s: dict) -> dict:
+    return {m: {k: v for k, v in r.items() if k != "nmes"} for m, r in s["methods"].items()}
+
+
+def result_entry(res, folder, command: str = "", threads: int = 1) -> dict:
+    """The zoo entry of a trained :class:`lmk.families.Result`; writes ``folder/<name>.pt``.
+
+    As :func:`lmk.zoo.build_one` records it: the metrics are those of the float16 weights the
+    entry ships, reloaded into a float32 network, on the zoo's validation data of the family.
+    """
+    cfg = res.config
+    name, family = cfg["name"], family_of(cfg)
+    stored = cfg["train"].get("stored")            # a fine-tuned part of a base entry: ship that part
+    full = {k: v.float() if v.is_floating_point() else v for k, v in res.model.state_dict().items()}
+    state = {k: v for k, v in full.items() if stored is None or k.startswith(tuple(stored))}
+    path = Path(folder) / f"{name}.pt"
+    store.write_weights(state, path)
+    base = {}
+    if stored is not None:
+        base = {"base": cfg["train"]["init_from"], "stored": list(stored),
+                "base_sha256": res.extras["base_sha256"]}
+    model = family.build_model(cfg)
+    half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    model.load_state_dict({**full, **store.to_float32(half)})
+    shape = np.round(res.mean_shape, 4)
+    validation = family.zoo_validation(cfg)
+    s = family.score(model.eval(), cfg, shape, validation["n"], validation["seed"],
+                     flip_methods=family.flip_methods(cfg))
+    extra = family.entry_extras(res)
+    task = family.task_metrics(model, cfg, extra.get("mean_pose"), s)
+    if task is not None:
+        extra["task_metrics"] = task
+    h = res.history
+    return {"name": name, "notebook": cfg["notebook"], "file": path.name, "recipe": cfg,
+            "seed": cfg["train"]["seed"], "tags": cfg["tags"], "method": family.main_decoder(cfg),
+            "norm": cfg["train"]["norm"], "metrics": _metrics_record(s),
+            "baseline_nme": float(s["baseline_nmes"].mean()), "mean_shape": shape.tolist(),
+            "params": sum(p.numel() for p in model.parameters()),
+            "sha256": store.sha256(path), "bytes": path.stat().st_size, "seconds": round(res.seconds, 1),
+            "history": {"epoch": h.epoch, "train_loss": h.train_loss, "val_nme": h.val_nme,
+                        "seconds": [round(x, 2) for x in h.seconds],
+                        **({"val_metrics": h.val_metrics} if h.val_metrics else {})},
+            "torch": torch.__version__, "command": command, "threads": threads, **extra, **base,
+            "validation": {**validation, "threshold": EARP_FAILURE_THRESHOLD}}
+
+
+def add_to_zoo(run_dir, zoo_dir=None) -> dict:
+    """Copy a finished run's float16 weights into a zoo and add its entry to the manifest."""
+    run = Path(run_dir)
+    entry = json.loads((run / RESULT_FILE).read_text())
+    entry = {k: v for k, v in entry.items() if k != "execution"}
+    folder = store.zoo_dir(zoo_dir)
+    target = folder / entry["file"]
+    data = (run / entry["file"]).read_bytes()
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as f:
+        f.write(data)
+    os.chmod(f.name, 0o644)
+    os.replace(f.name, target)
+    store.write_manifest({**store.manifest(folder), entry["name"]: entry}, folder)
+    return entry
+
