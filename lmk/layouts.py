@@ -211,3 +211,23 @@ def layout_for(num_points: int) -> Layout:
             return layout
     raise ValueError(f"no known landmark layout has {num_points} points; known: "
                      f"{', '.join(f'{n} ({l.num_points})' for n, l in LAYOUTS.items())}")
+
+
+_NAMED_68 = {8: "chin", 30: "nose tip", 36: "left eye outer corner", 39: "left eye inner corner",
+             42: "right eye inner corner", 45: "right eye outer corner", 48: "left mouth corner",
+             54: "right mouth corner"}
+"""Points of the 68-point layout with a name of their own (image left and right)."""
+
+
+def point_names(layout: Layout) -> tuple:
+    """A short name per landmark: its index and group, e.g. ``"37 left eye 2/6"``, or for the
+    points that have one (68-point layout) their own name, e.g. ``"36 left eye outer corner"``."""
+    names = [str(i) for i in range(layout.num_points)]
+    for group, idx in layout.groups.items():
+        words = group.replace("_", " ")
+        for k, i in enumerate(np.asarray(idx).tolist()):
+            names[i] = f"{i} {words}" + (f" {k + 1}/{len(idx)}" if len(idx) > 1 else "")
+    if layout.num_points == 68:
+        for i, name in _NAMED_68.items():
+            names[i] = f"{i} {name}"
+    return tuple(names)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layouts import LAYOUT_68, Layout
+from ..layouts import LAYOUT_68, Layout, point_names
+from .style import SMALL, SMALLEST, legend_above, legend_below, legend_outside, subplots
 
 
 def _numpy(x):
@@ -67,7 +68,7 @@ def plot_ced(ax, nmes: dict, threshold: float = 0.08, steps: int = 200, xmax=Non
     ax.set_xlim(0, 100 * xmax)
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
-    ax.legend()
+    legend_outside(ax)
     return ax
 
 
@@ -100,12 +101,18 @@ def draw_pose_axes(ax, pose, origin, length: float = 20.0):
     return ax
 
 
-def draw_layout(ax, landmarks, layout: Layout = LAYOUT_68, *, numbers: bool = True,
-                pairs: bool = True, fontsize: int = 6):
-    """A layout's groups in colour, optional point numbers and flip pairs (dotted lines).
+def draw_layout(ax, landmarks, layout: Layout = LAYOUT_68, *, numbers=True, pairs: bool = True,
+                fontsize: float = SMALLEST, legend: bool = True):
+    """A layout's groups in colour, point numbers and flip pairs (dotted lines).
+
+    Each number sits a few points from its landmark, away from the centre of the landmark's
+    group (toward it for an inner contour such as the inner lip, whose numbers would otherwise
+    meet the outer lip's), so the numbers of neighbouring contours do not overlap.
 
     Args:
         landmarks: ``(N, 2)`` points of one face (e.g. a frontal synthetic face), y down.
+        numbers: ``True`` numbers every point, ``False`` none, or the indices to number.
+        legend: name the groups in a legend right of the axes.
     """
     import matplotlib.pyplot as plt
 
@@ -117,16 +124,49 @@ def draw_layout(ax, landmarks, layout: Layout = LAYOUT_68, *, numbers: bool = Tr
         for i, j in enumerate(layout.flip_perm):
             if i < j:
                 ax.plot(pts[[i, j], 0], pts[[i, j], 1], ":", color="grey", lw=0.5)
-    if numbers:
-        for i, (x, y) in enumerate(pts):
-            ax.annotate(str(i), (x, y), xytext=(2, 2), textcoords="offset points",
-                        fontsize=fontsize)
+    shown = set(range(len(pts)) if numbers is True else [] if numbers is False else
+                (int(i) for i in numbers))
+    for name, idx in layout.groups.items():
+        away = (pts[idx] - pts[idx].mean(0)) * (-1 if name.startswith("inner") else 1)
+        away /= np.maximum(np.linalg.norm(away, axis=1, keepdims=True), 1e-9)
+        for i, (dx, dy) in zip(idx, away):
+            if int(i) in shown:    # offsets in points, y up on the page: image y is down
+                ax.annotate(str(i), pts[i], xytext=(1.1 * fontsize * dx, -1.1 * fontsize * dy),
+                            textcoords="offset points", ha="center", va="center", fontsize=fontsize)
     ax.set_aspect("equal")
     if not ax.yaxis_inverted():
         ax.invert_yaxis()
     ax.set_xticks([])
     ax.set_yticks([])
+    if legend:
+        legend_outside(ax)
     return ax
+
+
+def show_layout(axes, landmarks, layout: Layout = LAYOUT_68, zoom=("outer_lip", "inner_lip")):
+    """A whole layout (left) and its ``zoom`` groups enlarged (right), every point numbered once.
+
+    Args:
+        axes: two matplotlib axes; landmarks: ``(N, 2)`` of one face, y down (a face with its
+            mouth a little open keeps the two lip contours apart).
+    """
+    pts = _numpy(landmarks).reshape(-1, 2)
+    zoomed = np.concatenate([np.asarray(layout.groups[g]) for g in zoom])
+    whole, near = axes
+    draw_layout(whole, pts, layout, numbers=np.setdiff1d(np.arange(len(pts)), zoomed), legend=False)
+    draw_layout(near, pts, layout, numbers=zoomed)
+    lo, hi = pts[zoomed].min(0), pts[zoomed].max(0)
+    pad = 0.12 * float((hi - lo).max())
+    near.set_xlim(lo[0] - pad, hi[0] + pad)
+    near.set_ylim(hi[1] + pad, lo[1] - pad)
+    whole.indicate_inset_zoom(near, edgecolor="grey")
+    near.set_title(", ".join(g.replace("_", " ") for g in zoom) + ", enlarged")
+    return whole, near
+
+
+def landmark_options(layout: Layout = LAYOUT_68) -> list:
+    """``[(name, index), ...]`` for a widget that picks a landmark by name (``SelectionSlider``)."""
+    return [(name, i) for i, name in enumerate(point_names(layout))]
 
 
 def show_quantization(ax, point, ratio: float, cells: float = 1.5):
@@ -167,7 +207,7 @@ def show_quantization(ax, point, ratio: float, cells: float = 1.5):
     ax.set_aspect("equal")
     ax.set_xlabel("x (input px)")
     ax.set_ylabel("y (input px)")
-    ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
+    legend_below(ax)
     return ax
 
 
@@ -213,7 +253,7 @@ def plot_deconv_footprint(ax, size: int = 4, kernel: int = 4, stride: int = 2, p
     taps = torch.nn.functional.conv_transpose2d(x, w, stride=stride, padding=padding)[0, 0].numpy()
     ax.imshow(taps, cmap="Blues", vmin=0, vmax=taps.max() + 1)
     for (i, j), v in np.ndenumerate(taps):
-        ax.text(j, i, int(v), ha="center", va="center", fontsize=8)
+        ax.text(j, i, int(v), ha="center", va="center", fontsize=SMALL)
     ax.set_title(f"taps per output pixel ({kernel}x{kernel}, stride {stride})")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -289,8 +329,7 @@ def show_decoders(ax, heatmap, truth, *, blur_sigma: float = 1.0, radius: float 
         ax.plot(*shown, marker, color=color, mfc="none", ms=9, mew=1.5, label=label,
                 clip_on=False)
     ax.set(xlim=(lo[0], hi[0]), ylim=(hi[1], lo[1]), xlabel="x (cells)", ylabel="y (cells)")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), facecolor="0.25",
-              labelcolor="white", framealpha=1.0, borderaxespad=0.0)
+    legend_outside(ax, facecolor="0.25", labelcolor="white", framealpha=1.0)
     return decoded
 
 
@@ -308,8 +347,6 @@ def show_decoding(sigma: float, noise: float, offset=(0.0, 0.0), *, size: int = 
     Returns:
         The matplotlib ``Figure``.
     """
-    import matplotlib.pyplot as plt
-
     from ..codecs import METHODS, decode_marginals, gaussian_heatmaps, gaussian_marginals
 
     truth = np.asarray(cell, np.float64) + np.asarray(offset, np.float64)
@@ -318,7 +355,7 @@ def show_decoding(sigma: float, noise: float, offset=(0.0, 0.0), *, size: int = 
     heatmap = gaussian_heatmaps(truth[None], (size, size), sigma)[0] + noise * field
     hx, hy = gaussian_marginals(truth[None], (size, size), sigma)
     hx, hy = hx + noise * field_x, hy + noise * field_y
-    fig, (ax, bars) = plt.subplots(1, 2, figsize=(11, 4.2), width_ratios=(1.6, 1))
+    fig, (ax, bars) = subplots(1, 2, height=4.2, width_ratios=(1.6, 1))
     found_2d = show_decoders(ax, heatmap, truth, blur_sigma=sigma)
     ax.set_title(f"2D map, sigma {sigma:g}, noise {noise:g}: a window around the truth")
     errors_1d = [np.linalg.norm(_numpy(decode_marginals(hx, hy, m, blur_sigma=sigma))[0] - truth)
@@ -328,10 +365,8 @@ def show_decoding(sigma: float, noise: float, offset=(0.0, 0.0), *, size: int = 
     bars.bar(x - 0.2, np.maximum(errors_2d, floor), 0.4, label="2D")
     bars.bar(x + 0.2, np.maximum(errors_1d, floor), 0.4, label="1D marginals")
     bars.set_xticks(x, METHODS)
-    bars.set(yscale="log", ylim=(floor, None), ylabel="error (cells, log scale)",
-             title="distance to the truth")
-    bars.legend(fontsize=8)
-    fig.tight_layout()
+    bars.set(yscale="log", ylim=(floor, None), ylabel="distance to the truth (cells, log scale)")
+    legend_above(bars)
     return fig
 
 
@@ -343,21 +378,28 @@ def explore(fn, **controls):
     ordinary display output, so an executed notebook shows the default view, and moving a
     control replaces that same output (``display_id``) in a live session.
 
+    The figure is saved whole, at its own size (not cropped to its contents as the inline
+    backend does), so every view has the same pixel size and nothing jumps while a slider moves.
+
     Args:
         fn: called as ``fn(**{name: control.value})``; returns a matplotlib ``Figure`` (and
             does not call ``plt.show()``).
         controls: ipywidgets value widgets (``FloatSlider``, ``Dropdown``, ...) by argument name.
     """
+    import io
+
     import matplotlib.pyplot as plt
-    from IPython.display import display
+    from IPython.display import Image, display
     from ipywidgets import HBox
 
     def render():
         fig = fn(**{name: control.value for name, control in controls.items()})
         if fig is None or not hasattr(fig, "savefig"):
             raise TypeError("explore: fn must return a matplotlib Figure, not call plt.show()")
+        png = io.BytesIO()
+        fig.savefig(png, format="png", bbox_inches=None)
         plt.close(fig)  # shown once through the display handle, not again at the cell's end
-        return fig
+        return Image(data=png.getvalue(), format="png")
 
     display(HBox(list(controls.values())))
     handle = display(render(), display_id=True)
@@ -369,35 +411,38 @@ def explore(fn, **controls):
         control.observe(redraw, "value")
 
 
-def plot_learning_curve(ax, history, baseline: float | None = None, title: str | None = None):
-    """Training loss per step (left axis) and validation NME per epoch in % (right axis).
+def plot_learning_curve(axes, history, baseline: float | None = None, title: str | None = None):
+    """Training loss (left panel, log scale) and validation NME in % (right panel), per epoch.
 
     Args:
+        axes: two matplotlib axes side by side, one per quantity.
         history: ``lmk.train.History`` or its ``to_dict()`` (a zoo entry's ``history`` works too).
-        baseline: the mean shape's NME (fraction), drawn as a dashed line on the NME axis.
+        baseline: the mean shape's NME (fraction), drawn as a dashed line in the NME panel.
+        title: the figure's title (``suptitle``).
     Returns:
-        The NME axis (a twin of ``ax``).
+        ``(loss_ax, nme_ax)``.
     """
+    ax, bx = axes
     h = history if isinstance(history, dict) else history.to_dict()
     epochs, nme = np.asarray(h["epoch"]), 100 * np.asarray(h["val_nme"], dtype=float)
     steps = h.get("step_loss") or []
     if steps:
         x = np.linspace(0, epochs[-1], len(steps) + 1)[1:]
-        ax.plot(x, steps, color="tab:gray", lw=0.6, alpha=0.7, label="loss per step")
-    ax.plot(epochs, h["train_loss"], "o-", color="tab:gray", ms=3, label="loss per epoch")
+        ax.plot(x, steps, color="tab:gray", lw=0.6, alpha=0.7, label="per step")
+    ax.plot(epochs, h["train_loss"], "o-", color="black", ms=3, label="per epoch")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("training loss (log)")
-    bx = ax.twinx()
     keep = np.isfinite(nme)
-    bx.plot(epochs[keep], nme[keep], "s-", color="tab:blue", ms=4, label="validation NME")
+    bx.plot(epochs[keep], nme[keep], "s-", color="tab:blue", ms=4, label="validation")
     if baseline is not None:
         bx.axhline(100 * baseline, color="tab:red", ls="--", lw=1, label="mean shape")
-    bx.set_ylabel("validation NME (%)", color="tab:blue")
+    bx.set_xlabel("epoch")
+    bx.set_ylabel("validation NME (%)")
     bx.set_ylim(bottom=0)
-    lines = ax.get_legend_handles_labels()
-    more = bx.get_legend_handles_labels()
-    bx.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="upper right")
+    for a in (ax, bx):
+        a.grid(alpha=0.3)
+        legend_above(a)
     if title:
-        ax.set_title(title)
-    return bx
+        ax.figure.suptitle(title)
+    return ax, bx

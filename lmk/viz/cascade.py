@@ -17,6 +17,7 @@ from ..codecs import decode_heatmaps
 from ..data.transforms import denormalize_image
 from ..geometry import resize_points
 from .basics import _numpy
+from .style import SMALL, legend_outside
 
 _OUTLINE = [patheffects.withStroke(linewidth=3.5, foreground="black")]   # visible on any colour
 TRUTH = {"marker": "+", "color": "lime", "ms": 11, "mew": 2, "path_effects": _OUTLINE}
@@ -97,7 +98,7 @@ def show_cascade(fig, image, outputs: dict, landmarks, truth=None, *, index: int
         ax.imshow(img, interpolation="nearest", extent=extent)
         if gt is not None:
             ax.plot(*gt[i], **TRUTH)
-        ax.set_title(name, fontsize=8)
+        ax.set_title(name, fontsize=SMALL)
         centre = gt[i] if gt is not None else maxima[-1][i]
         if window is not None:
             ax.add_patch(Rectangle(centre - window, 2 * window, 2 * window, fill=False, color="white", lw=1))
@@ -110,7 +111,7 @@ def show_cascade(fig, image, outputs: dict, landmarks, truth=None, *, index: int
             if pk is not None:
                 ax.plot(*_numpy(pk[index, i]), **REFINED)
             if row == 0:
-                ax.set_title("$H_0$ (base)" if col == 1 else f"$H_{col - 1}$, $P_{col - 1}$", fontsize=9)
+                ax.set_title("$H_0$ (base)" if col == 1 else f"$H_{col - 1}$, $P_{col - 1}$", fontsize=SMALL)
             if window is not None:
                 ax.set_xlim(centre[0] - window, centre[0] + window)
                 ax.set_ylim(centre[1] + window, centre[1] - window)
@@ -165,9 +166,9 @@ def _finish(ax, ticks, xlabel: str, title: str | None) -> None:
     ax.set_xlabel(xlabel)
     ax.set_ylabel("NME (%)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
 
 
 def plot_ablation(ax, values: dict, reference: int | None = None, baseline: float | None = None,

@@ -9,6 +9,7 @@ from matplotlib.ticker import MaxNLocator
 from ..geometry import rescale_points
 from ..ops import HEATMAP_FLOOR, cheap_heatmap
 from .basics import _numpy, draw_landmarks
+from .style import SMALL, legend_above
 
 __all__ = ["show_cheap_heatmap", "plot_stages", "STAGE_PANELS"]
 
@@ -38,13 +39,13 @@ def show_cheap_heatmap(axes, image, landmarks, stride: int = 4, floor: float = H
     points = torch.as_tensor(np.asarray(landmarks, np.float64))[None]
     heat = cheap_heatmap(rescale_points(points, 1.0 / stride), size, floor=floor)[0, 0].numpy()
     draw_landmarks(axes[0], img, landmarks, size=4)
-    axes[0].set_title("face and landmarks", fontsize=9)
+    axes[0].set_title("face and landmarks", fontsize=SMALL)
     axes[1].imshow(heat, cmap="magma", vmin=0, vmax=1, interpolation="nearest")
-    axes[1].set_title(f"cheap heatmap, {size[0]}x{size[1]}, floor {floor:g}", fontsize=9)
+    axes[1].set_title(f"cheap heatmap, {size[0]}x{size[1]}, floor {floor:g}", fontsize=SMALL)
     axes[1].set_axis_off()
     up = np.kron(heat, np.ones((stride, stride)))[:h, :w]
     axes[2].imshow(img * up[..., None], interpolation="nearest")
-    axes[2].set_title("face x heatmap (Eq. 2's effect)", fontsize=9)
+    axes[2].set_title("face x heatmap (Eq. 2's effect)", fontsize=SMALL)
     axes[2].set_axis_off()
     return heat
 
@@ -74,6 +75,10 @@ def plot_stages(axes, stage_histories: dict, baselines: dict | None = None):
         ax.set_xlabel("epoch of the stage")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)
-        ax.set_title(f"stage {stage}", fontsize=10)
-        ax.legend(fontsize=8)
+        if len(values) == 1:     # one epoch: a single point, labelled, on an axis from zero
+            ax.annotate(f"{scale * values[0]:.3g}", (1, scale * values[0]), xytext=(6, 0),
+                        textcoords="offset points", va="center")
+        ax.set_ylim(bottom=0)
+        ax.set_title(f"stage {stage}")
+        legend_above(ax)
     return axes

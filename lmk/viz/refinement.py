@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .basics import _numpy
+from .style import SMALL, SMALLEST, legend_below, legend_outside
 
 LANDSCAPE_TITLES = {"l2": "L2 (Yan Fig. 6 b)", "l1": "L1 (c)", "heatmap_l2": "heatmap L2 (d)",
                     "align": "Align Loss, with G (e)", "align_no_filter": "Align Loss, no G"}
@@ -92,15 +93,15 @@ def draw_crop(ax, feature_map, center, size: int, *, sample=None, title=None, cm
         inside = 0 <= row < h and 0 <= col < w
         ax.plot(col, row, "s", ms=6, mfc="lime" if inside else "none", mec="lime")
         ax.annotate(f"{weight:.2f}", (col, row), textcoords="offset points", color="lime",
-                    fontsize=8, xytext=(5 if col > sx else -5, 5 if row < sy else -5),
+                    fontsize=SMALLEST, xytext=(5 if col > sx else -5, 5 if row < sy else -5),
                     ha="left" if col > sx else "right", va="bottom" if row < sy else "top")
     ax.plot(sx, sy, "o", color="magenta", ms=6, zorder=5, label=f"sample (q={q}, p={p})")
     ax.set(xlim=(lo[0] - margin, hi[0] + margin), ylim=(hi[1] + margin, lo[1] - margin),
            xlabel="x (map px)", ylabel="y (map px)")
     if legend:
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+        legend_outside(ax)
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=SMALL)
     return {"samples": samples, "weights": weights, "off_map": off}
 
 
@@ -155,7 +156,7 @@ def plot_landscape(ax, landscape: dict, *, tangent=None, title=None, levels: int
         ax.plot([-t[0], t[0]], [-t[1], t[1]], "--", color="k", lw=1, label="contour")
     ax.set(xlim=extent[:2], ylim=extent[2:], xlabel=f"dx ({unit})", ylabel=f"dy ({unit})")
     ax.set_title(title or LANDSCAPE_TITLES.get(landscape.get("kind"), landscape.get("kind")),
-                 fontsize=9)
+                 fontsize=SMALL)
     return scaled
 
 
@@ -187,7 +188,7 @@ def plot_profiles(ax, distances, profiles: dict, *, normalise: bool = True, unit
     ax.set(xlabel=f"distance from the truth ({unit})",
            ylabel="loss / largest value shown" if normalise else "loss")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     return ax
 
 
@@ -208,7 +209,7 @@ def plot_stage_nme(ax, runs: dict, baseline: float | None = None, title=None):
     ax.set(xlabel="estimate", ylabel="NME (%)")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     if title:
         ax.set_title(title)
     return ax
@@ -243,10 +244,10 @@ def plot_stage_corrections(axes, corrections, *, strides=None, bins: int = 41,
             ax.stairs(counts[i], edges, color=color, label=f"{name}: std {v[:, i].std():.2f} px")
         size = np.linalg.norm(v, axis=1)
         stride = f", stride {strides[k - 1]}" if strides is not None else ""
-        ax.set_title(f"stage {k}{stride}: |dS| 99 % below {np.quantile(size, 0.99):.2f} px",
-                     fontsize=9)
+        ax.set_title(f"stage {k}{stride}\n99 % of |dS| below {np.quantile(size, 0.99):.2f} px",
+                     fontsize=SMALL)
         ax.set(xlabel="correction (input px)", ylabel="landmark coordinates")
-        ax.legend(fontsize=7)
+        legend_below(ax)
         stats.append({"std": v.std(0), "mean_abs": float(size.mean()),
                       "p99": float(np.quantile(size, 0.99)), "counts": counts})
     return stats
@@ -278,7 +279,7 @@ def draw_refinement(ax, image, estimates, truth, index: int, *, radius: float = 
     ax.set(xlim=(gt[0] - radius, gt[0] + radius), ylim=(gt[1] + radius, gt[1] - radius))
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    legend_outside(ax)
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=SMALL)
     return pts

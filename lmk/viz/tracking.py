@@ -11,6 +11,7 @@ import numpy as np
 from ..geometry import apply_affine, invert_affine
 from ..layouts import LAYOUT_68
 from .basics import draw_landmarks, draw_pose_axes
+from .style import SMALL, legend_outside
 
 __all__ = ["crop_outline", "draw_tracked_frame", "show_track_strip", "plot_tracking_nme", "show_track_frame"]
 
@@ -24,7 +25,7 @@ def crop_outline(transform, input_size: int) -> np.ndarray:
 
 
 def draw_tracked_frame(ax, video: dict, result, t: int, *, pose=None, input_size: int | None = None,
-                       layout=LAYOUT_68, title: bool = True):
+                       layout=LAYOUT_68, title: bool = True, label: str | None = None):
     """Frame ``t``: truth (white), prediction (orange), the crop (yellow: the detector's, cyan:
     from the last frame's landmarks; dashed red when the face was lost) and ``pose`` axes
     (:func:`lmk.viz.draw_pose_axes`: red, green, blue).
@@ -32,6 +33,7 @@ def draw_tracked_frame(ax, video: dict, result, t: int, *, pose=None, input_size
     Args:
         pose: ``(T, 3)`` degrees (e.g. :func:`lmk.multitask_eval.pose_along`) or None.
         input_size: the model's input side (the crop outline), None to leave it out.
+        label: the tracker's name, first in the title (whose points and NME these are).
     """
     frames = np.asarray(video["frames"])
     ax.imshow(frames[t])
@@ -48,10 +50,10 @@ def draw_tracked_frame(ax, video: dict, result, t: int, *, pose=None, input_size
         draw_pose_axes(ax, pose[t], nose, length=0.5 * side)
     if title:
         conf = result.confidence[t]
-        text = f"t={t}  NME {100 * result.nme[t]:.1f}%\n"
+        text = f"{label + ', ' if label else ''}t={t}  NME {100 * result.nme[t]:.1f}%\n"
         text += "" if np.isnan(conf) else f"p(face) {conf:.2f}  "
         text += "detector" if result.detected[t] else "last landmarks"
-        ax.set_title(text, fontsize=8)
+        ax.set_title(text, fontsize=SMALL)
     ax.set_axis_off()
     return ax
 
@@ -89,20 +91,27 @@ def plot_tracking_nme(ax, curves: dict, *, detected=None, threshold: float = 0.1
     ax.set_xlabel("frame")
     ax.set_ylabel("NME (%)")
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize=7, loc="upper right")
+    legend_outside(ax)
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
     return ax
 
 
 def show_track_frame(fig, video: dict, results: dict, t: int, *, pose=None, input_size: int | None = None,
                      layout=LAYOUT_68):
-    """The widget's view: frame ``t`` of the first tracker in ``results`` ``{label: TrackResult}``,
-    and every tracker's per-frame NME with frame ``t`` marked."""
-    first = next(iter(results.values()))
-    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
-    draw_tracked_frame(left, video, first, t, pose=pose, input_size=input_size, layout=layout)
-    curves = {label: r.nme for label, r in results.items()}
+    """The widget's view: frame ``t`` of the first tracker in ``results`` ``{label: TrackResult}``
+    (its label in the title), and every tracker's per-frame NME with frame ``t`` marked.
+
+    The axes have fixed places in the figure (no layout engine), so the view does not move
+    while a slider scrubs through the frames.
+    """
+    fig.set_layout_engine("none")
+    label, first = next(iter(results.items()))
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6], "left": 0.01, "right": 0.76,
+                                                  "bottom": 0.16, "top": 0.83, "wspace": 0.2})
+    draw_tracked_frame(left, video, first, t, pose=pose, input_size=input_size, layout=layout, label=label)
+    curves = {name: r.nme for name, r in results.items()}
     curves["last frame"] = first.baseline_nme
-    plot_tracking_nme(right, curves, detected=first.detected, marker=t)
+    plot_tracking_nme(right, curves, detected=first.detected, marker=t,
+                      title=f"per-frame NME; red line: frame {t}")
     return left, right
