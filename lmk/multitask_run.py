@@ -35,11 +35,11 @@ def track_videos(model, cfg: dict, videos) -> list:
 
 
 def tracking_summary(model, cfg: dict, n: int = VIDEO_VAL_N, seed: int = VIDEO_VAL_SEED) -> dict:
-    return family_of(cfg).tracking_summary(model, cfg, n, seed)
+    return family_of(cfg).tracking_summary(model, cfg, "val", n, seed)
 
 
 def score_tracker(model, cfg: dict, n: int = VIDEO_VAL_N, seed: int = VIDEO_VAL_SEED) -> tuple:
-    return family_of(cfg).score_tracker(model, cfg, n, seed)
+    return family_of(cfg).score_tracker(model, cfg, "val", n, seed)
 
 
 def task_metrics(model, cfg: dict, mean_pose_deg=None, n: int = 256, seed: int = 0, tracks=None) -> dict:

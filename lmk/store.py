@@ -32,16 +32,19 @@ __all__ = ["ZooError", "ENV_VAR", "SCHEMA", "MANIFEST", "PACKED", "zoo_dir", "ma
 
 ENV_VAR = "LMK_ZOO_DIR"
 MANIFEST = "manifest.json"
-SCHEMA = 2
+SCHEMA = 3
 """Version of the manifest's layout. 1: ``{"entries": ...}`` as first shipped; 2: adds ``schema``
-and the recipe field ``train.flip_test`` (Earp's flip test-time averaging is scored), see
-:func:`migrate`."""
+and the recipe field ``train.flip_test`` (Earp's flip test-time averaging is scored); 3: an
+entry's ``metrics``, ``baseline_nme`` and ``task_metrics`` are on the held-out test faces
+(``test``: split, n, seed), and ``validation`` holds the same figures on the validation faces.
+See :func:`migrate`."""
 PACKED = "lmk.zoo/flat-float16-1"
 """Format tag of :func:`pack`: one float16 vector for all floating tensors (earlier entries are
 plain float16 state dicts; a zip record per tensor costs ~0.2 MB on a small ATPN)."""
 _CHECKOUT_ZOO = Path(__file__).resolve().parents[1] / "data" / "zoo"
 _REQUIRED = {"file": str, "sha256": str, "recipe": dict, "notebook": str, "tags": dict, "method": str,
-             "metrics": dict, "mean_shape": list, "baseline_nme": (int, float)}
+             "metrics": dict, "mean_shape": list, "baseline_nme": (int, float), "test": dict, "validation": dict}
+_SPLIT_REQUIRED = {"split": str, "n": int, "seed": int}
 _RECIPE_REQUIRED = {"name": str, "model": str, "model_args": dict, "data": dict, "train": dict}
 
 
@@ -123,9 +126,19 @@ def _check_entry(path: Path, name: str, e) -> None:
                 raise ZooError(f"{where} has no field '{prefix}{key}'")
             if not isinstance(holder[key], kind) or isinstance(holder[key], bool):
                 raise ZooError(f"{where}: field '{prefix}{key}' is a {type(holder[key]).__name__}")
-    if not isinstance(e["metrics"].get(e["method"]), dict) \
-            or not isinstance(e["metrics"][e["method"]].get("nme"), (int, float)):
-        raise ZooError(f"{where}: field 'metrics' has no {e['method']!r} record with an 'nme' (its 'method')")
+    for key, split in (("test", "test"), ("validation", "val")):
+        for field_, kind in _SPLIT_REQUIRED.items():
+            if not isinstance(e[key].get(field_), kind) or isinstance(e[key].get(field_), bool):
+                raise ZooError(f"{where}: field '{key}.{field_}' is missing or not a {kind.__name__}")
+        if e[key]["split"] != split:
+            raise ZooError(f"{where}: field '{key}.split' is {e[key]['split']!r}, expected {split!r}")
+    for prefix, holder in (("", e), ("validation.", e["validation"])):
+        if not isinstance(holder.get("metrics"), dict) or not isinstance(holder["metrics"].get(e["method"]), dict) \
+                or not isinstance(holder["metrics"][e["method"]].get("nme"), (int, float)):
+            raise ZooError(f"{where}: field '{prefix}metrics' has no {e['method']!r} record with an 'nme' "
+                           f"(its 'method')")
+        if not isinstance(holder.get("baseline_nme"), (int, float)) or isinstance(holder.get("baseline_nme"), bool):
+            raise ZooError(f"{where}: field '{prefix}baseline_nme' is missing or not a number")
     if e.get("base") is not None:
         for key, kind in (("base", str), ("base_sha256", str), ("stored", list)):
             if not isinstance(e.get(key), kind):
@@ -149,15 +162,21 @@ def write_manifest(entries: dict, directory=None) -> None:
     os.replace(f.name, folder / MANIFEST)
 
 
-def migrate(doc: dict) -> dict:
-    """A manifest document brought to :data:`SCHEMA`; weights, sha256 and metrics are untouched.
+def migrate(doc: dict, rescore=None) -> dict:
+    """A manifest document brought to :data:`SCHEMA`; weights and sha256 are untouched.
 
     1 -> 2: the recipe records of the entries scored with Earp's flip test-time averaging (their
     metrics have ``"dark+flip"``) gain ``train.flip_test = True``; that used to be inferred from
     the notebook number.
 
+    2 -> 3: every model is scored on the held-out test faces (no training): ``rescore(entries)``
+    returns ``{name: {"metrics", "baseline_nme", ["task_metrics",] "test", "validation"}}`` (the
+    zoo's :func:`lmk.zoo.rescore`; this layer cannot score). The schema-2 ``metrics`` were on the
+    validation faces; the rescore recomputes them there too, into ``validation``.
+
     Raises:
-        ZooError: a schema this lmk does not know (a newer one is never written back as older).
+        ZooError: a schema this lmk does not know (a newer one is never written back as older),
+            or 2 -> 3 without ``rescore``.
     """
     import copy
 
@@ -170,12 +189,20 @@ def migrate(doc: dict) -> dict:
         for e in doc["entries"].values():
             if any(m.endswith("+flip") for m in e.get("metrics", {})):
                 e["recipe"]["train"]["flip_test"] = True
-        doc["schema"] = 2
+        doc["schema"] = schema = 2
+    if schema == 2:
+        if rescore is None:
+            raise ZooError("schema 2 -> 3 scores every model on the held-out test faces; run "
+                           "`python -m lmk.zoo migrate` (a few minutes, no training)")
+        for name, record in rescore(doc["entries"]).items():
+            doc["entries"][name].update(record)
+        doc["schema"] = 3
     return doc
 
 
-def migrate_manifest(directory=None) -> tuple[int, int]:
-    """Bring the zoo's manifest file to :data:`SCHEMA` (:func:`migrate`); returns ``(old, new)`` schema.
+def migrate_manifest(directory=None, rescore=None) -> tuple[int, int]:
+    """Bring the zoo's manifest file to :data:`SCHEMA` (:func:`migrate`, ``rescore`` as there);
+    returns ``(old, new)`` schema.
 
     Every entry is checked before the file is written (atomically), so a manifest this lmk
     cannot read is left as it is.
@@ -185,7 +212,7 @@ def migrate_manifest(directory=None) -> tuple[int, int]:
         raise ZooError(f"zoo manifest {path} does not exist: nothing to migrate")
     old = doc.get("schema", 1)
     try:
-        migrated = migrate(doc)
+        migrated = migrate(doc, rescore)
     except (KeyError, TypeError, AttributeError) as exc:
         raise ZooError(f"zoo manifest {path} cannot be migrated: an entry lacks a field "
                        f"({type(exc).__name__}: {exc})") from None
@@ -201,9 +228,10 @@ def names(notebook: str | None = None, *, zoo_dir=None, **tags) -> list[str]:
             and all(e["tags"].get(k) == v for k, v in tags.items())]
 
 
-def entry(name: str, zoo_dir=None) -> dict:
-    """The manifest entry of ``name``; an unknown name says which names are close."""
-    entries = manifest(zoo_dir)
+def entry(name: str, zoo_dir=None, entries: dict | None = None) -> dict:
+    """The manifest entry of ``name`` (looked up in ``entries``, default the zoo's manifest); an
+    unknown name says which names are close."""
+    entries = manifest(zoo_dir) if entries is None else entries
     if name not in entries:
         where = _where(zoo_dir) / MANIFEST
         close = difflib.get_close_matches(str(name), list(entries), n=3)
@@ -276,19 +304,20 @@ def _read_own(name: str, e: dict, directory) -> dict:
     return to_float32(state)
 
 
-def read_state(name: str, directory=None, _seen=()) -> tuple[dict, dict]:
+def read_state(name: str, directory=None, _seen=(), entries: dict | None = None) -> tuple[dict, dict]:
     """``(float32 state dict, entry)`` of a zoo model, completed from its base if it has one.
 
     An entry with a ``base`` ships only the ``stored`` parts it trained itself; the rest comes
     from the base entry, whose weights must be the ones it was built on (``base_sha256``).
+    ``entries``: where to look the entries up (default: the zoo's manifest).
     """
-    e = entry(name, directory)
+    e = entry(name, directory, entries)
     state = _read_own(name, e, directory)
     if e.get("base") is None:
         return state, e
     if e["base"] in (*_seen, name):
         raise ZooError(f"zoo entry {name!r}: its bases form a cycle ({' -> '.join((*_seen, name, e['base']))})")
-    base_state, base = read_state(e["base"], directory, (*_seen, name))
+    base_state, base = read_state(e["base"], directory, (*_seen, name), entries)
     if base["sha256"] != e["base_sha256"]:
         raise ZooError(f"zoo entry {name!r} was built on other weights of {e['base']} than the shipped "
                        f"ones (rebuilt since?); rebuild it with `python -m lmk.zoo build {name}`")

@@ -5,11 +5,18 @@ recipe of :mod:`lmk.recipes` is trained once at ``"zoo"`` scale on synthetic fac
 weights (``data/zoo/<name>.pt``, packed float16) and a manifest entry (``manifest.json``: the
 recipe's full configuration, tags, metrics, the mean-shape baseline, sha256, per-epoch history,
 torch version, git commit, command and threads) are committed. Notebooks read their tables
-from here::
+from here.
+
+Two sets of faces score every model. The manifest's ``metrics`` and ``baseline_nme`` (and
+``task_metrics``) are on the **held-out test faces** (``entry["test"]``: 256 faces of the
+``test`` split; a tracker: 32 test videos), which no training, monitoring or recipe choice read;
+``entry["validation"]`` records the same figures on the validation faces the training monitored
+and the recipe choices were made on. :func:`score` and :func:`score_entry` read test faces unless
+told ``split="val"``::
 
     names("03", strategy="SDSD", trick="none", mode="align")   # ['n03_sdsd', 'n03_sdsd_s1', 'n03_sdsd_s2']
     model, entry = load("n03_sdsd")          # eval mode, sha256 checked
-    score_entry("n03_sdsd", n=256, seed=0)   # {"nme", "auc", "failure_rate", "baseline_nme", ...}
+    score_entry("n03_sdsd")                  # test faces: {"nme", "auc", "failure_rate", "baseline_nme", ...}
     predict("n03_sdsd", image, five_points=five)   # landmarks in the image's own RGB pixels
 
 Every function takes ``zoo_dir`` (default: ``$LMK_ZOO_DIR``, else the checkout's ``data/zoo/``;
@@ -18,7 +25,8 @@ Every function takes ``zoo_dir`` (default: ``$LMK_ZOO_DIR``, else the checkout's
     python -m lmk.zoo list [--zoo-dir DIR]
     python -m lmk.zoo build [NAME ...] [--jobs 2] [--zoo-dir DIR]   # default: every recipe
     python -m lmk.zoo verify [NAME ...] [--jobs 2] [--zoo-dir DIR]  # today's code gives the manifest's numbers
-    python -m lmk.zoo migrate [--zoo-dir DIR]                       # bring a manifest to this schema
+    python -m lmk.zoo migrate [--zoo-dir DIR] [--jobs 2]            # bring a manifest to this schema
+                                                                    # (2 -> 3 rescores on the test faces)
 """
 
 from __future__ import annotations
@@ -46,7 +54,7 @@ from .scoring import summary
 from .store import ZooError, entry, manifest, names
 
 __all__ = ["ZooError", "names", "entry", "manifest", "load", "score", "score_dataset", "validation_dataset",
-           "score_entry", "predict", "predictor", "build", "build_one", "verify", "TOLERANCE",
+           "test_dataset", "score_entry", "rescore", "predict", "predictor", "build", "build_one", "verify", "TOLERANCE",
            "TASK_TOLERANCE", "summary"]
 
 THRESHOLD = EARP_FAILURE_THRESHOLD
@@ -67,13 +75,14 @@ def __getattr__(name: str):
 
 
 # ----------------------------------------------------------------------------- loading
-def load(name: str, zoo_dir=None) -> tuple[torch.nn.Module, dict]:
+def load(name: str, zoo_dir=None, entries: dict | None = None) -> tuple[torch.nn.Module, dict]:
     """``(model, entry)``: the float32 network in eval mode with the shipped weights.
 
     An entry with a ``base`` (a model that fine-tunes part of another zoo model, e.g. the pose and
     tracking branches of an ATPN ablation) ships only its own parts; the rest comes from the base.
+    ``entries`` (default: the zoo's manifest) is where the entries are looked up.
     """
-    state, e = store.read_state(name, zoo_dir)
+    state, e = store.read_state(name, zoo_dir, entries=entries)
     rebuild = f"rebuild it with `python -m lmk.zoo build {name}`"
     path = store.weights_path(e, zoo_dir)
     try:
@@ -90,8 +99,13 @@ def load(name: str, zoo_dir=None) -> tuple[torch.nn.Module, dict]:
 
 # ----------------------------------------------------------------------------- scoring
 def validation_dataset(cfg: dict, n: int | None = None, seed: int | None = None):
-    """The zoo's validation faces of a recipe config (no augmentation)."""
-    return family_of(cfg).validation_set(cfg, n, seed)
+    """The zoo's validation faces of a recipe config (no augmentation): monitoring and choices."""
+    return family_of(cfg).evaluation_set(cfg, "val", n, seed)
+
+
+def test_dataset(cfg: dict, n: int | None = None, seed: int | None = None):
+    """The zoo's held-out test faces of a recipe config (no augmentation): reported figures."""
+    return family_of(cfg).evaluation_set(cfg, "test", n, seed)
 
 
 def score_dataset(model, cfg: dict, dataset, shape, methods=("dark",), flip: bool = False,
@@ -104,18 +118,19 @@ def score_dataset(model, cfg: dict, dataset, shape, methods=("dark",), flip: boo
 
 
 def score(model, cfg: dict, shape, n: int | None = None, seed: int | None = None, methods=None,
-          flip: bool = False, flip_methods=()) -> dict:
-    """Score ``model`` on the zoo's validation data of its family (faces, or a tracker's videos).
+          flip: bool = False, flip_methods=(), split: str = "test") -> dict:
+    """Score ``model`` on the zoo's ``split`` data of its family (faces, or a tracker's videos):
+    the held-out ``"test"`` faces by default, ``"val"`` for the validation faces.
 
     ``methods`` defaults to every decoder of the model (:func:`lmk.recipes.decoders`).
     """
-    return family_of(cfg).score(model, cfg, shape, n, seed, methods, flip, flip_methods)
+    return family_of(cfg).score(model, cfg, shape, n, seed, methods, flip, flip_methods, split=split)
 
 
 def score_entry(name: str, n: int | None = None, seed: int | None = None, method: str | None = None,
-                flip: bool = False, zoo_dir=None) -> dict:
-    """Score a zoo model on ``n`` (default 256) freshly rendered validation faces of ``seed``
-    (a tracker: on every frame of ``n`` validation videos, default 8).
+                flip: bool = False, zoo_dir=None, split: str = "test") -> dict:
+    """Score a zoo model on ``n`` freshly rendered ``split`` faces of ``seed`` (default: the
+    manifest's, 256 held-out test faces; a tracker: every frame of 32 test videos).
 
     Returns ``nme``, ``auc``, ``failure_rate`` (fractions), ``baseline_nme`` (the entry's mean
     shape on the same faces), ``nmes`` and ``baseline_nmes`` per image (for paired comparisons),
@@ -123,8 +138,10 @@ def score_entry(name: str, n: int | None = None, seed: int | None = None, method
     """
     model, e = load(name, zoo_dir)
     method = method or e["method"]
-    seed = e["validation"]["seed"] if seed is None else seed
-    s = score(model, e["recipe"], e["mean_shape"], n, seed, (method,), flip)
+    faces = e["test"] if split == "test" else e["validation"]
+    n = faces["n"] if n is None else n
+    seed = faces["seed"] if seed is None else seed
+    s = score(model, e["recipe"], e["mean_shape"], n, seed, (method,), flip, split=split)
     m = s["methods"][method]
     return {**m, "baseline_nme": float(s["baseline_nmes"].mean()), "baseline_nmes": s["baseline_nmes"],
             "method": method, "norm": e["norm"], "name": name}
@@ -234,18 +251,12 @@ def build_one(name: str, zoo_dir=None, threads: int = 1, command: str = "") -> d
     half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     model.load_state_dict({**res.model.state_dict(), **store.to_float32(half)})
     shape = np.round(res.mean_shape, 4)             # as stored in the manifest
-    validation = family.zoo_validation(cfg)
-    s = family.score(model.eval(), cfg, shape, validation["n"], validation["seed"],
-                     flip_methods=family.flip_methods(cfg))
     extra = family.entry_extras(res)
-    task = family.task_metrics(model, cfg, extra.get("mean_pose"), s)
-    if task is not None:
-        extra["task_metrics"] = task
+    scored = _scored(model.eval(), cfg, shape, extra.get("mean_pose"), family.flip_methods(cfg))
     h = res.history
     return {"name": name, "notebook": cfg["notebook"], "file": path.name, "recipe": cfg,
             "seed": cfg["train"]["seed"], "tags": cfg["tags"], "method": family.main_decoder(cfg),
-            "norm": cfg["train"]["norm"], "metrics": _metrics_record(s),
-            "baseline_nme": float(s["baseline_nmes"].mean()),
+            "norm": cfg["train"]["norm"], **scored,
             "mean_shape": shape.tolist(),
             "params": sum(p.numel() for p in model.parameters()),
             "sha256": store.sha256(path), "bytes": path.stat().st_size, "seconds": round(res.seconds, 1),
@@ -253,8 +264,57 @@ def build_one(name: str, zoo_dir=None, threads: int = 1, command: str = "") -> d
                         "seconds": [round(x, 2) for x in h.seconds],
                         **({"val_metrics": h.val_metrics} if h.val_metrics else {})},
             "torch": torch.__version__, "git_commit": _git_commit(), "command": command,
-            "threads": threads, **extra, **base,
-            "validation": {**validation, "threshold": THRESHOLD}}
+            "threads": threads, **extra, **base}
+
+
+def _split_record(model, cfg: dict, shape, mean_pose, flip_methods, split: str) -> dict:
+    """``{"metrics", "baseline_nme"[, "task_metrics"]}`` of a model on the zoo's ``split`` faces."""
+    family = family_of(cfg)
+    faces = family.zoo_faces(cfg, split)
+    s = family.score(model, cfg, shape, faces["n"], faces["seed"], flip_methods=tuple(flip_methods), split=split)
+    record = {"metrics": _metrics_record(s), "baseline_nme": float(s["baseline_nmes"].mean())}
+    task = family.task_metrics(model, cfg, mean_pose, s, split=split)
+    if task is not None:
+        record["task_metrics"] = task
+    return record
+
+
+def _scored(model, cfg: dict, shape, mean_pose, flip_methods) -> dict:
+    """The scoring fields of a schema-3 entry: test figures at the top, validation beside them."""
+    family = family_of(cfg)
+    test = _split_record(model, cfg, shape, mean_pose, flip_methods, "test")
+    val = _split_record(model, cfg, shape, mean_pose, flip_methods, "val")
+    return {**test, "test": {**family.zoo_faces(cfg, "test"), "threshold": THRESHOLD},
+            "validation": {**family.zoo_faces(cfg, "val"), "threshold": THRESHOLD, **val}}
+
+
+def _flip_methods_of(e: dict) -> tuple:
+    return tuple(m[:-5] for m in e["metrics"] if m.endswith("+flip"))
+
+
+def rescore(name: str, entries: dict, zoo_dir=None) -> dict:
+    """The scoring fields of entry ``name`` (schema 2 or 3) recomputed on the test and
+    validation faces from its shipped weights (no training): what :func:`store.migrate` adds."""
+    model, e = load(name, zoo_dir, entries=entries)
+    return _scored(model, e["recipe"], e["mean_shape"], e.get("mean_pose"), _flip_methods_of(e))
+
+
+def _rescore_one(name: str, entries: dict, zoo_dir) -> tuple[str, dict]:
+    torch.set_num_threads(1)
+    return name, rescore(name, entries, zoo_dir)
+
+
+def _rescore_all(entries: dict, zoo_dir=None, jobs: int = 2, log=print) -> dict:
+    """``{name: rescore(name)}`` for every entry, in ``jobs`` one-thread processes."""
+    out = {}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        heavy_first = sorted(entries, key=lambda n: not _scored_by_tracking(entries[n]))
+        for fut in as_completed([pool.submit(_rescore_one, n, entries, zoo_dir) for n in heavy_first]):
+            name, record = fut.result()
+            out[name] = record
+            log(f"{name:28s} test NME {100 * record['metrics'][entries[name]['method']]['nme']:5.2f} %  "
+                f"validation {100 * record['validation']['metrics'][entries[name]['method']]['nme']:5.2f} %")
+    return out
 
 
 def build(selected=None, jobs: int = 2, zoo_dir=None, log=print) -> dict:
@@ -399,29 +459,39 @@ def _check_one(name: str, zoo_dir=None) -> tuple[list[str], str | None]:
     if recipes.RECIPES[name].config("zoo") != e["recipe"]:
         return [f"{name}: its recipe changed since the weights were built; rebuild it "
                 f"with `python -m lmk.zoo build {name}`"], None
-    problems = []
+    problems, lines = [], {}
+    for split, record in (("test", e), ("val", e["validation"])):
+        found, lines[split] = _check_split(name, model, e, record, split)
+        problems += [f"{name}: {'' if split == 'test' else 'validation '}{p}" for p in found]
+    return problems, (f"{name:28s} test NME {lines['test'][0]:5.2f} % (manifest {lines['test'][1]:5.2f} %)  "
+                      f"validation {lines['val'][0]:5.2f} % (manifest {lines['val'][1]:5.2f} %)")
+
+
+def _check_split(name: str, model, e: dict, record: dict, split: str) -> tuple[list[str], tuple]:
+    """Problems of one split's figures of entry ``e`` (``record``: the entry, or its validation)."""
     family = family_of(e["recipe"])
-    s = family.score(model, e["recipe"], e["mean_shape"], e["validation"]["n"], e["validation"]["seed"],
-                     flip_methods=tuple(m[:-5] for m in e["metrics"] if m.endswith("+flip")))
+    faces = e["test"] if split == "test" else e["validation"]
+    s = family.score(model, e["recipe"], e["mean_shape"], faces["n"], faces["seed"],
+                     flip_methods=_flip_methods_of(e), split=split)
     now = _metrics_record(s)
     scored = len(next(iter(s["methods"].values()))["nmes"])      # faces, or a tracker's frames
     tol = {**TOLERANCE, "failure_rate": 1.01 / scored}
-    for method, shipped in e["metrics"].items():
+    problems = []
+    for method, shipped in record["metrics"].items():
         if method not in now:
-            problems.append(f"{name}: decoder {method} of the manifest is no longer scored")
+            problems.append(f"decoder {method} of the manifest is no longer scored")
             continue
         for key, limit in tol.items():
             if not _close(now[method][key], shipped[key], limit):
-                problems.append(f"{name}: {method} {key} is {now[method][key]:.5f}, the manifest "
+                problems.append(f"{method} {key} is {now[method][key]:.5f}, the manifest "
                                 f"says {shipped[key]:.5f} (tolerance {limit:.5f})")
-    if "task_metrics" in e:
-        problems += _check_task_metrics(name, e["task_metrics"],
-                                        family.task_metrics(model, e["recipe"], e.get("mean_pose"), s))
+    if "task_metrics" in record:
+        problems += [p.split(": ", 1)[1] for p in _check_task_metrics(
+            name, record["task_metrics"], family.task_metrics(model, e["recipe"], e.get("mean_pose"), s, split=split))]
     base = float(s["baseline_nmes"].mean())
-    if abs(base - e["baseline_nme"]) > TOLERANCE["nme"]:
-        problems.append(f"{name}: mean-shape baseline {base:.5f}, manifest {e['baseline_nme']:.5f}")
-    return problems, (f"{name:28s} NME {100 * now[e['method']]['nme']:5.2f} % (manifest "
-                      f"{100 * e['metrics'][e['method']]['nme']:5.2f} %)  baseline {100 * base:5.2f} %")
+    if abs(base - record["baseline_nme"]) > TOLERANCE["nme"]:
+        problems.append(f"mean-shape baseline {base:.5f}, manifest {record['baseline_nme']:.5f}")
+    return problems, (100 * now[e["method"]]["nme"], 100 * record["metrics"][e["method"]]["nme"])
 
 
 # -------------------------------------------------------------------------------- command line
@@ -446,7 +516,9 @@ def main(argv=None) -> int:
     v = sub.add_parser("verify", parents=[zoo_opt], help="check that today's code reproduces the manifest")
     v.add_argument("names", nargs="*")
     v.add_argument("--jobs", type=_positive, default=2, help="parallel one-thread processes (default 2)")
-    sub.add_parser("migrate", parents=[zoo_opt], help=f"bring the manifest to schema {store.SCHEMA}")
+    m = sub.add_parser("migrate", parents=[zoo_opt], help=f"bring the manifest to schema {store.SCHEMA} "
+                       "(from 2: rescores every model on the held-out test faces, no training)")
+    m.add_argument("--jobs", type=_positive, default=2, help="parallel one-thread processes (default 2)")
     args = parser.parse_args(argv)
     try:
         return _command(args)
@@ -466,7 +538,8 @@ def _command(args) -> int:
         build(args.names or None, jobs=args.jobs, zoo_dir=args.zoo_dir)
         return 0
     if args.command == "migrate":
-        old, new = store.migrate_manifest(args.zoo_dir)
+        old, new = store.migrate_manifest(
+            args.zoo_dir, rescore=lambda entries: _rescore_all(entries, args.zoo_dir, args.jobs))
         print(f"{store.zoo_dir(args.zoo_dir) / store.MANIFEST}: schema {old} -> {new}")
         return 0
     start = time.perf_counter()

@@ -64,20 +64,37 @@ def test_old_names_warn_and_still_work():
 
 
 # --------------------------------------------------------------------------- manifest migration
-def test_migration_to_schema_2_changes_only_the_flip_field():
+SCORING = ("metrics", "baseline_nme", "task_metrics", "test", "validation")
+
+
+def test_migration_to_schema_3_changes_only_the_flip_field_and_the_scores():
     shipped = json.loads((store.zoo_dir() / store.MANIFEST).read_text())
-    assert shipped["schema"] == store.SCHEMA == 2
+    assert shipped["schema"] == store.SCHEMA == 3
     old = copy.deepcopy(shipped)                     # the schema-1 document it was made from
     del old["schema"]
     flipped = [n for n, e in old["entries"].items() if "dark+flip" in e["metrics"]]
     assert flipped and all(n.startswith("n03_") for n in flipped)
-    for name in flipped:
-        del old["entries"][name]["recipe"]["train"]["flip_test"]
-    migrated = store.migrate(old)
-    assert migrated == shipped
-    assert store.migrate(migrated) == migrated                # idempotent
-    for name, e in old["entries"].items():                    # weights, sha256, metrics untouched
-        for key in ("file", "sha256", "metrics", "baseline_nme", "mean_shape"):
+    for name, e in old["entries"].items():
+        v = e.pop("validation")                      # schema 2: validation figures at the top
+        del e["test"]
+        e.pop("task_metrics", None)
+        e.update({k: v[k] for k in ("metrics", "baseline_nme", "task_metrics") if k in v},
+                 validation={k: v[k] for k in ("n", "seed", "threshold")})
+        if name in flipped:
+            del e["recipe"]["train"]["flip_test"]
+    with pytest.raises(store.ZooError, match="schema 2 -> 3 scores every model on the held-out test faces"):
+        store.migrate(old)
+    asked = []
+
+    def rescore(entries):                            # what lmk.zoo.rescore computes from the weights
+        asked.append(sorted(entries))
+        return {n: {k: shipped["entries"][n][k] for k in SCORING if k in shipped["entries"][n]} for n in entries}
+
+    migrated = store.migrate(old, rescore)
+    assert migrated == shipped and asked == [sorted(shipped["entries"])]
+    assert store.migrate(migrated) == migrated                # idempotent, nothing rescored
+    for name, e in old["entries"].items():                    # weights, sha256, shape untouched
+        for key in ("file", "sha256", "mean_shape", "history", "seconds"):
             assert migrated["entries"][name][key] == e[key]
 
 
@@ -136,6 +153,7 @@ def test_a_seventh_family_goes_through_run_build_verify_load_predict_and_outcome
     monkeypatch.setitem(FAMILIES, "toy", ToyFamily())
     monkeypatch.setitem(RECIPES, "toy_r", TOY)
     monkeypatch.setattr(families_base, "VAL_N", 8)
+    monkeypatch.setattr(families_base, "TEST_N", 8)
     torch.set_num_threads(1)
 
     res = recipes.run("toy_r", "zoo", device="cpu")

@@ -5,6 +5,7 @@ and the file, entry, field, folder or argument it names) or the right result. Th
 copies of small shipped entries in ``tmp_path`` (``n02_1d_r025``: 0.5 MB, scored in seconds).
 """
 
+import copy
 import json
 import os
 import pickle
@@ -276,7 +277,7 @@ def test_cli_verify_names_the_tampered_entry_and_reports_the_other(tmp_path):
 
 
 def test_cli_list_of_a_bad_manifest_prints_an_error_and_exits_2(tmp_path):
-    (tmp_path / store.MANIFEST).write_text('{"schema": 2, "entries": {"x": ')
+    (tmp_path / store.MANIFEST).write_text('{"schema": 3, "entries": {"x": ')
     out = _cli("list", "--zoo-dir", tmp_path)
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.startswith(f"error: zoo manifest {tmp_path / store.MANIFEST} cannot be read as JSON")
@@ -303,21 +304,50 @@ def test_cli_commands_report_zoo_errors_without_a_traceback(tmp_path, capsys, sm
         assert err.startswith("error: ") and message in err, (argv, err)
 
 
-def test_migrate_brings_schema_1_up_and_refuses_an_unknown_schema(small_zoo, capsys):
+def _as_schema_2(e: dict) -> dict:
+    """A schema-3 entry as schema 2 wrote it: validation figures at the top, no test faces."""
+    e = copy.deepcopy(e)
+    v = e.pop("validation")
+    del e["test"]
+    for key in ("metrics", "baseline_nme", "task_metrics"):
+        if key in v:
+            e[key] = v.pop(key)
+    e["validation"] = {"n": v["n"], "seed": v["seed"], "threshold": v["threshold"]}
+    return e
+
+
+def test_migrate_brings_schema_1_up_by_rescoring_and_refuses_an_unknown_schema(small_zoo, capsys):
     folder, entries = small_zoo
     path = folder / store.MANIFEST
-    old = {"entries": {SMALL: entries[SMALL]}}                    # schema 1: no "schema" field
+    old = {"entries": {SMALL: _as_schema_2(entries[SMALL])}}      # schema 1: no "schema" field
     path.write_text(json.dumps(old))
-    with pytest.raises(ZooError, match="schema 1, this lmk reads 2; migrate it"):
+    with pytest.raises(ZooError, match="schema 1, this lmk reads 3; migrate it"):
         zoo.load(SMALL, zoo_dir=folder)
-    assert zoo.main(["migrate", "--zoo-dir", str(folder)]) == 0
-    assert "schema 1 -> 2" in capsys.readouterr().out
-    assert zoo.load(SMALL, zoo_dir=folder)[1]["sha256"] == entries[SMALL]["sha256"]
-    future = json.dumps({"schema": 3, "entries": {SMALL: entries[SMALL]}})
+    assert zoo.main(["migrate", "--zoo-dir", str(folder), "--jobs", "1"]) == 0
+    assert "schema 1 -> 3" in capsys.readouterr().out
+    migrated = zoo.load(SMALL, zoo_dir=folder)[1]
+    assert migrated["sha256"] == entries[SMALL]["sha256"]
+    m = entries[SMALL]["method"]                                  # rescored: the shipped test figures
+    assert migrated["metrics"][m]["nme"] == pytest.approx(entries[SMALL]["metrics"][m]["nme"], abs=2e-4)
+    assert migrated["validation"]["metrics"][m]["nme"] == pytest.approx(old["entries"][SMALL]["metrics"][m]["nme"],
+                                                                        abs=2e-4)
+    future = json.dumps({"schema": 4, "entries": {SMALL: entries[SMALL]}})
     path.write_text(future)
     assert zoo.main(["migrate", "--zoo-dir", str(folder)]) == 2
-    assert "schema 3 is not one this lmk knows" in capsys.readouterr().err
-    assert path.read_text() == future                             # not rewritten as schema 2
+    assert "schema 4 is not one this lmk knows" in capsys.readouterr().err
+    assert path.read_text() == future                             # not rewritten as schema 3
+
+
+def test_schema_3_entries_name_their_test_and_validation_faces(small_zoo):
+    folder, entries = small_zoo
+    for key, field, value, message in (("test", "split", "val", "field 'test.split' is 'val', expected 'test'"),
+                                       ("validation", "seed", None, "field 'validation.seed' is missing"),
+                                       ("validation", "metrics", {}, "field 'validation.metrics' has no")):
+        broken = copy.deepcopy(entries)
+        broken[SMALL][key][field] = value
+        store.write_manifest(broken, folder)
+        with pytest.raises(ZooError, match=re.escape(message)):
+            zoo.load(SMALL, zoo_dir=folder)
 
 
 # ------------------------------------------------------------------------------------ C: predict

@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("zoo store", ("lmk.store",)),
     ("model families", ("lmk.families",)),
     ("recipes (pure data)", ("lmk.recipes",)),
-    ("using zoo models and the training command", ("lmk.zoo", "lmk.experiments", "lmk.runs")),
+    ("using zoo models and the training command", ("lmk.zoo", "lmk.experiments", "lmk.runs", "lmk.reproduce")),
     ("notebook helpers", ("lmk.lessons",)),
     ("top", ("lmk.course", "lmk.bench", "lmk.recipes.__main__")),
     ("deprecated aliases kept for old import paths", ("lmk.multitask_run", "lmk.multitask_eval",

@@ -82,6 +82,7 @@ def tiny_zoo(request, tmp_path, monkeypatch):
     """A zoo folder holding one freshly built tiny model (2D heatmaps, aligned; or 1D, cropped)."""
     monkeypatch.setenv("LMK_ZOO_DIR", str(tmp_path))
     monkeypatch.setattr(families_base, "VAL_N", 8)
+    monkeypatch.setattr(families_base, "TEST_N", 8)
     monkeypatch.setitem(RECIPES, "tiny_sd", tiny(model=request.param))
     e = zoo.build_one("tiny_sd", tmp_path, command="test")
     store.write_manifest({"tiny_sd": e}, tmp_path)

@@ -36,12 +36,14 @@ from .base import Family, Result, augment_of, mean_shape
 from .stages import fit_stages
 from .tracking import TrackingScores
 
-__all__ = ["XiaATPN", "STAGE_MONITORS", "NEGATIVES_VAL_SEED", "atpn_datasets", "train_atpn"]
+__all__ = ["XiaATPN", "STAGE_MONITORS", "NEGATIVES_VAL_SEED", "NEGATIVES_TEST_SEED", "atpn_datasets", "train_atpn"]
 
 STAGE_MONITORS = {1: ("nme", "min"), 2: ("confidence_ap", "max"), 3: ("pose_mae", "min")}
 """The validation figure each ATPN stage watches for ``best.pt`` (the model kept is the last)."""
 NEGATIVES_VAL_SEED = 2 * NEGATIVES_SEED_OFFSET
 """Seed of the validation negatives (training negatives use ``data_seed + NEGATIVES_SEED_OFFSET``)."""
+NEGATIVES_TEST_SEED = 3 * NEGATIVES_SEED_OFFSET
+"""Face-free crops scored beside the held-out test faces (no training or choice reads them)."""
 MODULES = ("backbone", "alignment", "pose", "tracking")
 
 
@@ -158,19 +160,20 @@ class XiaATPN(TrackingScores, Family):
     def predictor(self, model, cfg):
         return atpn_predictor(model.eval())
 
-    def task_metrics(self, model, cfg, mean_pose=None, scored=None, n: int | None = None, seed: int | None = None):
+    def task_metrics(self, model, cfg, mean_pose=None, scored=None, split: str = "val", n: int | None = None,
+                     seed: int | None = None):
         """ATPN's ``pose_mae``, ``pose_fr`` (degrees, FR@10) and ``confidence_ap``, each with its
-        ``*_baseline`` (the training mean pose, the share of faces), on the zoo's validation faces
-        with as many validation negatives; and ``tracking``: :func:`lmk.track.summarize` of the
-        validation videos (tracked again unless ``scored`` holds the ``"tracks"``)."""
-        faces = self.validation_set(cfg, n, seed)
+        ``*_baseline`` (the training mean pose, the share of faces), on the zoo's ``split`` faces
+        with as many negatives of that split; and ``tracking``: :func:`lmk.track.summarize` of the
+        ``split`` videos (tracked again unless ``scored`` holds the ``"tracks"``)."""
+        faces = self.evaluation_set(cfg, split, n, seed)
         d = cfg["data"]
-        val = MultitaskDataset(faces, _rendered_negatives(len(faces), d["input_size"], NEGATIVES_VAL_SEED,
-                                                          d["difficulty"]))
+        seed = NEGATIVES_VAL_SEED if split == "val" else NEGATIVES_TEST_SEED
+        val = MultitaskDataset(faces, _rendered_negatives(len(faces), d["input_size"], seed, d["difficulty"]))
         ev = evaluate(model.eval(), val, operator.itemgetter("landmarks"), device="cpu",
                       norm=cfg["train"]["norm"], metrics=atpn_metrics(mean_pose))
         tracks = (scored or {}).get("tracks")
-        return {**ev.metrics, "tracking": summarize(tracks) if tracks else self.tracking_summary(model, cfg)}
+        return {**ev.metrics, "tracking": summarize(tracks) if tracks else self.tracking_summary(model, cfg, split)}
 
     def entry_extras(self, result):
         pose0 = result.extras.get("mean_pose")

@@ -23,13 +23,27 @@ from ..layouts import LAYOUT_68, layout_for
 from ..scoring import baseline_nmes, score_dataset
 from ..train import Evaluation, History, evaluate, fit, milestone_epochs
 
-__all__ = ["Family", "Result", "NO_AUGMENT", "VAL_N", "VAL_SEED", "mean_shape", "augment_of"]
+__all__ = ["Family", "Result", "NO_AUGMENT", "VAL_N", "VAL_SEED", "TEST_N", "TEST_SEED", "SPLITS", "mean_shape",
+           "augment_of", "check_split"]
 
 NO_AUGMENT = {"flip_prob": 0.0, "max_rotation": 0.0, "max_scale": 0.0, "max_shift": 0.0,
               "erase_prob": 0.0}
 """Colour jitter and lighting only: the baseline of Earp et al.'s bag of tricks."""
 VAL_N, VAL_SEED = 256, 0
-"""The zoo's validation faces: 256 synthetic faces of seed 0 at the recipe's render size."""
+"""The zoo's validation faces: 256 synthetic faces of the ``val`` split, seed 0, at the recipe's
+render size. Training monitors on them and recipe choices were made on them."""
+TEST_N, TEST_SEED = 256, 0
+"""The zoo's held-out test faces: 256 synthetic faces of the ``test`` split, seed 0 (a face seed of
+its own, see :func:`lmk.data.open_source`). No monitoring, model choice or tuning reads them: the
+manifest's ``metrics`` and every notebook table report them."""
+SPLITS = ("val", "test")
+
+
+def check_split(split: str) -> str:
+    """``split`` if it is ``"val"`` (monitoring, choices) or ``"test"`` (held out, reported)."""
+    if split not in SPLITS:
+        raise ValueError(f"evaluation split must be one of {SPLITS}, got {split!r}")
+    return split
 
 
 @dataclass
@@ -59,9 +73,9 @@ def augment_of(cfg: dict) -> Augment:
     return Augment(**{**NO_AUGMENT, **cfg["data"].get("augment", {})})
 
 
-@functools.lru_cache(maxsize=4)
-def _val_source(render_size: int, difficulty: str, n: int, seed: int) -> tuple:
-    src = open_source("synthetic", None, "val", n=n, size=render_size, seed=seed, difficulty=difficulty)
+@functools.lru_cache(maxsize=8)
+def _eval_source(render_size: int, difficulty: str, n: int, seed: int, split: str = "val") -> tuple:
+    src = open_source("synthetic", None, split, n=n, size=render_size, seed=seed, difficulty=difficulty)
     return tuple(src[i] for i in range(len(src)))
 
 
@@ -199,17 +213,28 @@ class Family:
         return e["sha256"]
 
     # --------------------------------------------------------------------------- scoring
+    def zoo_faces(self, cfg: dict, split: str = "val") -> dict:
+        """What the zoo scores this family's models on: ``{"split", "n", "seed"}`` of the
+        validation (``"val"``) or held-out test (``"test"``) faces."""
+        n, seed = (VAL_N, VAL_SEED) if check_split(split) == "val" else (TEST_N, TEST_SEED)
+        return {"split": split, "n": n, "seed": seed}
+
     def zoo_validation(self, cfg: dict) -> dict:
-        """What the zoo scores this family's models on: ``{"n", "seed"}``."""
-        return {"n": VAL_N, "seed": VAL_SEED}
+        """:meth:`zoo_faces` of the validation split."""
+        return self.zoo_faces(cfg, "val")
+
+    def evaluation_set(self, cfg: dict, split: str = "val", n: int | None = None,
+                       seed: int | None = None) -> LandmarkDataset:
+        """The zoo's validation or test faces of a config (no augmentation)."""
+        d, faces = cfg["data"], self.zoo_faces(cfg, split)
+        n = faces["n"] if n is None else n
+        seed = faces["seed"] if seed is None else seed
+        return LandmarkDataset(list(_eval_source(d["render_size"], d["difficulty"], n, seed, split)),
+                               d["input_size"], mode=d.get("mode", "crop"), margin=d.get("margin", 0.2))
 
     def validation_set(self, cfg: dict, n: int | None = None, seed: int | None = None) -> LandmarkDataset:
         """The zoo's validation faces of a config (no augmentation)."""
-        d = cfg["data"]
-        n = VAL_N if n is None else n
-        seed = VAL_SEED if seed is None else seed
-        return LandmarkDataset(list(_val_source(d["render_size"], d["difficulty"], n, seed)),
-                               d["input_size"], mode=d.get("mode", "crop"), margin=d.get("margin", 0.2))
+        return self.evaluation_set(cfg, "val", n, seed)
 
     def flip_methods(self, cfg: dict) -> tuple[str, ...]:
         """Decoders the zoo also scores with Earp's flip test-time averaging (``train.flip_test``)."""
@@ -226,15 +251,16 @@ class Family:
                              device=device)
 
     def score(self, model, cfg: dict, shape, n: int | None = None, seed: int | None = None, methods=None,
-              flip: bool = False, flip_methods=()) -> dict:
-        """Score a model on the zoo's validation faces (``n`` of ``seed``, default 256 of 0).
+              flip: bool = False, flip_methods=(), split: str = "val") -> dict:
+        """Score a model on the zoo's ``split`` faces (``n`` of ``seed``, default :meth:`zoo_faces`).
 
         Returns ``{"methods": {decoder: {"nme", "auc", "failure_rate", "nmes"}}, "baseline_nmes"}``.
         """
-        return self.score_dataset(model, cfg, self.validation_set(cfg, n, seed), shape, methods, flip,
+        return self.score_dataset(model, cfg, self.evaluation_set(cfg, split, n, seed), shape, methods, flip,
                                   flip_methods=flip_methods)
 
-    def task_metrics(self, model, cfg: dict, mean_pose=None, scored: dict | None = None) -> dict | None:
+    def task_metrics(self, model, cfg: dict, mean_pose=None, scored: dict | None = None,
+                     split: str = "val") -> dict | None:
         """Figures beyond the landmark NME (pose, confidence, tracking); ``None``: none."""
         return None
 

@@ -31,7 +31,7 @@ from ..train import merge_histories
 from .base import Family, Result, mean_shape
 from .heatmaps import marginal_codec, marginal_detector
 from .stages import fit_stages
-from .tracking import VIDEO_VAL_N, VIDEO_VAL_SEED, TrackingScores, render_videos
+from .tracking import TrackingScores, render_videos, zoo_videos
 
 __all__ = ["YinTemporal", "yin_videos", "train_yin"]
 
@@ -150,21 +150,22 @@ class YinTemporal(TrackingScores, Family):
                       {"videos": (train_videos, val_videos), "stage_histories": per_stage, "base_sha256": base_sha})
 
     # --------------------------------------------------------------------------- scoring
-    def zoo_validation(self, cfg):
-        return {"n": VIDEO_VAL_N, "seed": VIDEO_VAL_SEED}
+    def zoo_faces(self, cfg, split="val"):
+        """The zoo's validation or test videos: ``{"split", "n", "seed", "frames"}``."""
+        return zoo_videos(split)
 
-    def score(self, model, cfg, shape, n=None, seed=None, methods=None, flip=False, flip_methods=()):
-        """Every frame of ``n`` validation videos of ``seed`` (default 8 of 7), tracked; the baseline
-        is the last frame's truth; ``"tracks"`` holds the :class:`lmk.track.TrackResult` s."""
+    def score(self, model, cfg, shape, n=None, seed=None, methods=None, flip=False, flip_methods=(),
+              split="val"):
+        """Every frame of ``n`` ``split`` videos of ``seed`` (default :func:`zoo_videos`), tracked; the
+        baseline is the last frame's truth; ``"tracks"`` holds the :class:`lmk.track.TrackResult` s."""
         from ..scoring import summary
 
-        nmes, baseline, tracks = self.score_tracker(model, cfg, VIDEO_VAL_N if n is None else n,
-                                                    VIDEO_VAL_SEED if seed is None else seed)
+        nmes, baseline, tracks = self.score_tracker(model, cfg, split, n, seed)
         return {"methods": {"tracking": summary(nmes)}, "baseline_nmes": baseline, "tracks": tracks}
 
-    def task_metrics(self, model, cfg, mean_pose=None, scored=None, n=None, seed=None):
+    def task_metrics(self, model, cfg, mean_pose=None, scored=None, split="val"):
         tracks = (scored or {}).get("tracks")
-        return {"tracking": summarize(tracks) if tracks else self.tracking_summary(model, cfg)}
+        return {"tracking": summarize(tracks) if tracks else self.tracking_summary(model, cfg, split)}
 
     def entry_extras(self, result):
         return {"mean_pose": None}

@@ -14,11 +14,22 @@ import numpy as np
 from ..data import SynthVideos
 from ..track import Tracker, summarize
 
-__all__ = ["VIDEO_VAL_SEED", "VIDEO_VAL_N", "VIDEO_VAL_T", "render_videos", "validation_videos",
-           "TrackingScores"]
+__all__ = ["VIDEO_VAL_SEED", "VIDEO_VAL_N", "VIDEO_VAL_T", "VIDEO_TEST_SEED", "VIDEO_TEST_N", "zoo_videos",
+           "render_videos", "validation_videos", "evaluation_videos", "TrackingScores"]
 
 VIDEO_VAL_SEED, VIDEO_VAL_N, VIDEO_VAL_T = 7, 8, 64
 """The zoo's validation videos: ``SynthVideos(8, T=64, seed=7)`` at the recipe's render size."""
+VIDEO_TEST_SEED, VIDEO_TEST_N = 2_000_007, 32
+"""The zoo's held-out test videos: ``SynthVideos(32, T=64, seed=2_000_007)``, which no training,
+monitoring or choice reads (training videos are seeds 100 and 101, validation 7)."""
+
+
+def zoo_videos(split: str = "val") -> dict:
+    """``{"split", "n", "seed", "frames"}`` of the zoo's validation or test videos."""
+    if split not in ("val", "test"):
+        raise ValueError(f"evaluation split must be one of ('val', 'test'), got {split!r}")
+    n, seed = (VIDEO_VAL_N, VIDEO_VAL_SEED) if split == "val" else (VIDEO_TEST_N, VIDEO_TEST_SEED)
+    return {"split": split, "n": n, "seed": seed, "frames": VIDEO_VAL_T}
 
 
 def render_videos(n: int, T: int, size: int, seed: int, difficulty) -> list:
@@ -32,13 +43,19 @@ def _rendered_videos(n: int, T: int, size: int, seed: int, difficulty) -> tuple:
     return tuple(render_videos(n, T, size, seed, difficulty))
 
 
-def validation_videos(cfg: dict, n: int = VIDEO_VAL_N, seed: int = VIDEO_VAL_SEED) -> list:
-    """The zoo's validation videos for a recipe config (``n`` of ``seed``, 64 frames each).
+def evaluation_videos(cfg: dict, split: str = "val", n: int | None = None, seed: int | None = None) -> list:
+    """The zoo's validation or test videos for a recipe config (``n`` of ``seed``, 64 frames each).
 
     Rendered once per process and shared; treat them as read-only.
     """
-    d = cfg["data"]
-    return list(_rendered_videos(n, VIDEO_VAL_T, d["render_size"], seed, d["difficulty"]))
+    d, v = cfg["data"], zoo_videos(split)
+    return list(_rendered_videos(v["n"] if n is None else n, VIDEO_VAL_T, d["render_size"],
+                                 v["seed"] if seed is None else seed, d["difficulty"]))
+
+
+def validation_videos(cfg: dict, n: int = VIDEO_VAL_N, seed: int = VIDEO_VAL_SEED) -> list:
+    """The zoo's validation videos (:func:`evaluation_videos` of ``"val"``)."""
+    return evaluation_videos(cfg, "val", n, seed)
 
 
 class TrackingScores:
@@ -49,12 +66,14 @@ class TrackingScores:
         d = cfg["data"]
         return Tracker(self.predictor(model, cfg), d["input_size"], margin=d["margin"]).track_all(videos)
 
-    def tracking_summary(self, model, cfg: dict, n: int = VIDEO_VAL_N, seed: int = VIDEO_VAL_SEED) -> dict:
-        """:func:`lmk.track.summarize` of the model tracking the zoo's validation videos."""
-        return summarize(self.track_videos(model, cfg, validation_videos(cfg, n, seed)))
+    def tracking_summary(self, model, cfg: dict, split: str = "val", n: int | None = None,
+                         seed: int | None = None) -> dict:
+        """:func:`lmk.track.summarize` of the model tracking the zoo's ``split`` videos."""
+        return summarize(self.track_videos(model, cfg, evaluation_videos(cfg, split, n, seed)))
 
-    def score_tracker(self, model, cfg: dict, n: int = VIDEO_VAL_N, seed: int = VIDEO_VAL_SEED) -> tuple:
-        """``(per-frame NMEs, last-frame baseline NMEs, the TrackResults)`` on the validation videos."""
-        results = self.track_videos(model, cfg, validation_videos(cfg, n, seed))
+    def score_tracker(self, model, cfg: dict, split: str = "val", n: int | None = None,
+                      seed: int | None = None) -> tuple:
+        """``(per-frame NMEs, last-frame baseline NMEs, the TrackResults)`` on the ``split`` videos."""
+        results = self.track_videos(model, cfg, evaluation_videos(cfg, split, n, seed))
         return (np.concatenate([r.nme for r in results]), np.concatenate([r.baseline_nme for r in results]),
                 results)
