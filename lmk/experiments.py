@@ -7,9 +7,12 @@ Notebooks ask for the outcome of named recipes and do not care where it comes fr
 
 Either way the answer has the same keys: ``nme``, ``auc``, ``failure_rate`` (fractions, with the
 recipe's decoder), ``methods`` (the same per decoder), per-image ``nmes`` and the mean-shape
-``baseline_nmes`` on the same faces, ``source`` (``"zoo"`` or the scale it was trained at), the
-trained ``model`` (on the CPU, eval mode), its ``config``, ``history`` and ``val_set``. The zoo
-serves synthetic faces at fast scale; with real data or ``scale="full"`` everything is trained.
+``baseline_nmes`` on the same faces, ``faces`` (those faces) and ``split`` (which set they are),
+``source`` (``"zoo"`` or the scale it was trained at), the trained ``model`` (on the CPU, eval
+mode), its ``config``, ``history`` and ``val_set`` (its validation faces). The zoo serves
+synthetic faces at fast scale, scored on the zoo's held-out **test** faces (``split="test"``); a
+model trained here is scored on its own validation faces (``split="val"``): live runs never read
+the test faces. With real data or ``scale="full"`` everything is trained.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ def outcome(recipe, *, use_zoo: bool = True, scale: str = "fast", data: str = "s
         per = s["methods"]
         out = {"source": "zoo", "seconds": base["seconds"], "tags": base["tags"], "model": model,
                "config": cfg, "baseline_nmes": s["baseline_nmes"], "history": base["history"],
-               "val_set": zoo.validation_dataset(cfg)}
+               "val_set": zoo.validation_dataset(cfg), "faces": zoo.test_dataset(cfg), "split": "test"}
         if flip:
             out["flip"] = zoo.score(model, cfg, shape, methods=methods[:1], flip=True)["methods"][methods[0]]
     else:
@@ -76,7 +79,7 @@ def outcome(recipe, *, use_zoo: bool = True, scale: str = "fast", data: str = "s
         per = s["methods"]
         out = {"source": f"trained ({scale})", "seconds": res.seconds, "tags": res.config["tags"],
                "model": res.model, "config": res.config, "baseline_nmes": s["baseline_nmes"],
-               "history": res.history.to_dict(), "val_set": res.val_set}
+               "history": res.history.to_dict(), "val_set": res.val_set, "faces": res.val_set, "split": "val"}
         if flip:
             out["flip"] = zoo.score_dataset(res.model, res.config, res.val_set, res.mean_shape,
                                         methods[:1], True, dev)["methods"][methods[0]]
