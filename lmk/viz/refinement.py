@@ -169,12 +169,16 @@ def plot_landscapes(axes, landscapes: dict, *, tangent=None, unit: str = "px") -
             for ax, (kind, land) in zip(axes, landscapes.items())}
 
 
-def plot_profiles(ax, distances, profiles: dict, *, normalise: bool = True, unit: str = "px"):
+def plot_profiles(ax, distances, profiles: dict, *, normalise: bool = True, unit: str = "px",
+                  legend: str = "outside"):
     """Loss along lines through the ground truth: ``{label: (T,) values}`` against distance.
 
     With ``normalise`` every curve is divided by the largest value of *all* of them, so curves
-    of the same loss stay comparable (flat along a contour, steep across it).
+    of the same loss stay comparable (flat along a contour, steep across it). ``legend``:
+    ``"outside"`` (right of the axes) or ``"below"`` (under them, for a panel in a grid).
     """
+    if legend not in ("outside", "below"):
+        raise ValueError(f"plot_profiles: legend must be 'outside' or 'below', got {legend!r}")
     t = _numpy(distances).astype(np.float64).reshape(-1)
     curves = {label: _numpy(values).astype(np.float64).reshape(-1)
               for label, values in profiles.items()}
@@ -188,7 +192,7 @@ def plot_profiles(ax, distances, profiles: dict, *, normalise: bool = True, unit
     ax.set(xlabel=f"distance from the truth ({unit})",
            ylabel="loss / largest value shown" if normalise else "loss")
     ax.grid(alpha=0.3)
-    legend_outside(ax)
+    (legend_outside if legend == "outside" else legend_below)(ax)
     return ax
 
 
