@@ -251,7 +251,7 @@ def plot_stage_corrections(axes, corrections, *, strides=None, bins: int = 41,
         ax.set_title(f"stage {k}{stride}\n99 % of |dS| below {np.quantile(size, 0.99):.2f} px",
                      fontsize=SMALL)
         ax.set(xlabel="correction (input px)", ylabel="landmark coordinates")
-        legend_below(ax)
+        legend_below(ax, ncols=2)
         stats.append({"std": v.std(0), "mean_abs": float(size.mean()),
                       "p99": float(np.quantile(size, 0.99)), "counts": counts})
     return stats
