@@ -183,7 +183,8 @@ def tiny_zoo(tmp_path, monkeypatch):
     shutil.copy(store.zoo_dir() / detector["file"], tmp_path / detector["file"])
     store.write_manifest({"n02_1d_r3": detector}, tmp_path)
     monkeypatch.setenv("LMK_ZOO_DIR", str(tmp_path))
-    monkeypatch.setattr(tracking, "VIDEO_VAL_T", 6)       # short validation videos
+    monkeypatch.setattr(tracking, "VIDEO_VAL_T", 6)       # short validation and test videos
+    monkeypatch.setattr(tracking, "VIDEO_TEST_N", 8)
     table = dict(recipes.RECIPES)
     for name, zoo_scale in TINY.items():
         table[name] = dataclasses.replace(table[name], scales={**table[name].scales, "zoo": zoo_scale})
