@@ -100,6 +100,8 @@ class Execution:
         num_workers: data loader worker processes; None keeps the caller's.
         ranks: this process's place in a data-parallel run (:class:`lmk.distributed.Ranks`);
             None or one rank: one process.
+        data_cache: a folder where a model family renders synthetic faces once per data set and
+            reads them back memory-mapped (:mod:`lmk.data.render_cache`); None renders into memory.
     Zoo-scale training uses none of this (``Execution()`` changes nothing).
     """
 
@@ -107,6 +109,7 @@ class Execution:
     channels_last: bool | None = None
     num_workers: int | None = None
     ranks: Ranks | None = None
+    data_cache: str | None = None
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:

@@ -19,6 +19,7 @@ import torch
 
 from .. import store
 from ..data import Augment, LandmarkDataset, open_source
+from ..data.render_cache import cached_items
 from ..layouts import LAYOUT_68, layout_for
 from ..scoring import baseline_nmes, score_dataset
 from ..train import Evaluation, History, evaluate, fit, milestone_epochs
@@ -130,8 +131,11 @@ class Family:
 
     # ---------------------------------------------------------------------------- data
     def sources(self, cfg: dict, data: str = "synthetic", data_root=None, *, on_error: str = "raise",
-                data_seed: int = 0, val_seed: int = 0) -> tuple:
+                data_seed: int = 0, val_seed: int = 0, cache_dir=None, workers: int = 0) -> tuple:
         """``(train, val)`` raw sources; synthetic items are rendered once and kept in memory.
+
+        With ``cache_dir``, synthetic faces are rendered once per data set into that folder (by
+        ``workers`` processes) and read back memory-mapped (:mod:`lmk.data.render_cache`).
 
         Real images are checked when opened (truncated or undecodable files are errors, or
         skipped with ``on_error="skip"``), so a bad photo cannot stop a run half-way through.
@@ -143,6 +147,8 @@ class Family:
         val_split = "val" if data == "synthetic" else "test"
         val = open_source(data, data_root, val_split, n=d["n_val"], seed=val_seed, **common)
         if data == "synthetic":
+            if cache_dir is not None:
+                return cached_items(train, cache_dir, workers), cached_items(val, cache_dir, workers)
             train, val = [train[i] for i in range(len(train))], [val[i] for i in range(len(val))]
         return train, val
 
@@ -170,7 +176,7 @@ class Family:
         self.check_config(cfg)
         start = time.perf_counter()
         t = cfg["train"]
-        train_src, val_src = self._opened(cfg, data, data_root, on_error, prepared)
+        train_src, val_src = self._opened(cfg, data, data_root, on_error, prepared, execution)
         layout = layout_for(len(train_src[0]["landmarks"]))
         cfg["model_args"]["num_landmarks"] = layout.num_points
         train_set, val_set = self.datasets(cfg, train_src, val_src, seed=t["seed"])
@@ -193,8 +199,10 @@ class Family:
                       baseline_nmes(shape, ev.landmarks, t["norm"], layout), time.perf_counter() - start,
                       val_set, train_set)
 
-    def _opened(self, cfg, data, data_root, on_error, prepared) -> tuple:
-        train_src, val_src = prepared or self.sources(cfg, data, data_root, on_error=on_error)
+    def _opened(self, cfg, data, data_root, on_error, prepared, execution=None) -> tuple:
+        cache = {"cache_dir": execution.data_cache, "workers": execution.num_workers or 0} \
+            if getattr(execution, "data_cache", None) else {}
+        train_src, val_src = prepared or self.sources(cfg, data, data_root, on_error=on_error, **cache)
         if len(train_src) == 0 or len(val_src) == 0:
             which = "training" if len(train_src) == 0 else "validation"
             raise ValueError(f"recipe {cfg['name']}: no usable {which} faces in DATA={data!r} "

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 import torch
 
@@ -53,6 +54,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--workers", type=int, default=None,
                    help="data loader workers (default: 4 at full scale on CUDA, else 0)")
     t.add_argument("--threads", type=_positive, help="torch CPU threads of each process")
+    t.add_argument("--data-cache", default=None,
+                   help="render synthetic faces once into this folder (default at full scale: "
+                        "render-cache/ beside --out; 'none': render into memory)")
     t.add_argument("--zoo-dir", default=None, help="where recipes that start from a zoo model find it")
     t.add_argument("--no-score", action="store_true", help="write the weights, skip result.json's scoring")
     t.add_argument("--unsynced", choices=SYNCS, action="append", default=[],
@@ -75,8 +79,9 @@ def main(argv=None) -> int:
     cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     full = args.scale == "full"
     workers = args.workers if args.workers is not None else (4 if full and cuda else 0)
+    cache = args.data_cache or (str(Path(args.out).resolve().parent / "render-cache") if full else None)
     execution = Execution(args.precision, True if args.channels_last is None and full else args.channels_last,
-                          workers, ranks)
+                          workers, ranks, None if cache == "none" else cache)
     command = " ".join(["python -m lmk.recipes"] + [shlex.quote(a) for a in (argv or sys.argv[1:])])
     try:
         entry = train_into(args.name, args.out, args.scale, data=args.data, data_root=args.data_root,
