@@ -9,7 +9,7 @@ from matplotlib.ticker import MaxNLocator
 from ..geometry import rescale_points
 from ..ops import HEATMAP_FLOOR, cheap_heatmap
 from .basics import _numpy, draw_landmarks
-from .style import SMALL, legend_above
+from .style import SMALL, legend_below
 
 __all__ = ["show_cheap_heatmap", "plot_stages", "STAGE_PANELS"]
 
@@ -78,7 +78,11 @@ def plot_stages(axes, stage_histories: dict, baselines: dict | None = None):
         if len(values) == 1:     # one epoch: a single point, labelled, on an axis from zero
             ax.annotate(f"{scale * values[0]:.3g}", (1, scale * values[0]), xytext=(6, 0),
                         textcoords="offset points", va="center")
-        ax.set_ylim(bottom=0)
+        ax.set_xlim(0.5, len(values) + 0.5)
+        if len(values) <= 12:
+            ax.set_xticks(epochs)
+        top = np.nanmax(np.r_[scale * np.asarray(values, float), [scale * base] if base is not None else []])
+        ax.set_ylim(0, 1.12 * top if np.isfinite(top) and top > 0 else None)
         ax.set_title(f"stage {stage}")
-        legend_above(ax)
+        legend_below(ax, ncols=2)
     return axes
