@@ -25,13 +25,10 @@ import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from . import recipes, store
+from . import recipes, store, zoo
 from .distributed import Ranks
-from .families import family_of
-from .metrics import EARP_FAILURE_THRESHOLD
 from .train import Execution
 
 __all__ = ["train_into", "epoch_overrides", "add_to_zoo", "RUN_FILE", "RESULT_FILE", "MODEL_FILE"]
@@ -137,50 +134,13 @@ def train_into(name: str, out_dir, scale: str = "fast", *, data: str = "syntheti
     return entry
 
 
-def _metrics_record(s: dict) -> dict:
-    return {m: {k: v for k, v in r.items() if k != "nmes"} for m, r in s["methods"].items()}
-
-
 def result_entry(res, folder, command: str = "", threads: int = 1) -> dict:
     """The zoo entry of a trained :class:`lmk.families.Result`; writes ``folder/<name>.pt``.
 
-    As :func:`lmk.zoo.build_one` records it: the metrics are those of the float16 weights the
-    entry ships, reloaded into a float32 network, on the zoo's validation data of the family.
+    Exactly as :func:`lmk.zoo.build_one` records it (:func:`lmk.zoo.entry_of`): the metrics are
+    those of the float16 weights the entry ships, on the zoo's test and validation data.
     """
-    cfg = res.config
-    name, family = cfg["name"], family_of(cfg)
-    stored = cfg["train"].get("stored")            # a fine-tuned part of a base entry: ship that part
-    full = {k: v.float() if v.is_floating_point() else v for k, v in res.model.state_dict().items()}
-    state = {k: v for k, v in full.items() if stored is None or k.startswith(tuple(stored))}
-    path = Path(folder) / f"{name}.pt"
-    store.write_weights(state, path)
-    base = {}
-    if stored is not None:
-        base = {"base": cfg["train"]["init_from"], "stored": list(stored),
-                "base_sha256": res.extras["base_sha256"]}
-    model = family.build_model(cfg)
-    half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    model.load_state_dict({**full, **store.to_float32(half)})
-    shape = np.round(res.mean_shape, 4)
-    validation = family.zoo_validation(cfg)
-    s = family.score(model.eval(), cfg, shape, validation["n"], validation["seed"],
-                     flip_methods=family.flip_methods(cfg))
-    extra = family.entry_extras(res)
-    task = family.task_metrics(model, cfg, extra.get("mean_pose"), s)
-    if task is not None:
-        extra["task_metrics"] = task
-    h = res.history
-    return {"name": name, "notebook": cfg["notebook"], "file": path.name, "recipe": cfg,
-            "seed": cfg["train"]["seed"], "tags": cfg["tags"], "method": family.main_decoder(cfg),
-            "norm": cfg["train"]["norm"], "metrics": _metrics_record(s),
-            "baseline_nme": float(s["baseline_nmes"].mean()), "mean_shape": shape.tolist(),
-            "params": sum(p.numel() for p in model.parameters()),
-            "sha256": store.sha256(path), "bytes": path.stat().st_size, "seconds": round(res.seconds, 1),
-            "history": {"epoch": h.epoch, "train_loss": h.train_loss, "val_nme": h.val_nme,
-                        "seconds": [round(x, 2) for x in h.seconds],
-                        **({"val_metrics": h.val_metrics} if h.val_metrics else {})},
-            "torch": torch.__version__, "command": command, "threads": threads, **extra, **base,
-            "validation": {**validation, "threshold": EARP_FAILURE_THRESHOLD}}
+    return zoo.entry_of(res, folder, command=command, threads=threads)
 
 
 def add_to_zoo(run_dir, zoo_dir=None) -> dict:

@@ -32,6 +32,7 @@ Every function takes ``zoo_dir`` (default: ``$LMK_ZOO_DIR``, else the checkout's
 from __future__ import annotations
 
 import argparse
+import platform
 import shlex
 import subprocess
 import sys
@@ -54,7 +55,7 @@ from .scoring import summary
 from .store import ZooError, entry, manifest, names
 
 __all__ = ["ZooError", "names", "entry", "manifest", "load", "score", "score_dataset", "validation_dataset",
-           "test_dataset", "score_entry", "rescore", "predict", "predictor", "build", "build_one", "verify", "TOLERANCE",
+           "test_dataset", "score_entry", "rescore", "entry_of", "predict", "predictor", "build", "build_one", "verify", "TOLERANCE",
            "TASK_TOLERANCE", "summary"]
 
 THRESHOLD = EARP_FAILURE_THRESHOLD
@@ -237,11 +238,49 @@ def build_one(name: str, zoo_dir=None, threads: int = 1, command: str = "") -> d
     folder.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
     res = recipes.run(name, "zoo", threads=threads, device="cpu", zoo_dir=folder)
+    return entry_of(res, folder, command=command, threads=threads)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _environment() -> dict:
+    """Where an entry was built: CPU, library versions, the commit and whether the tree was clean."""
+    import cv2
+
+    dirty = None
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], text=True,
+                             cwd=Path(__file__).resolve().parents[1], capture_output=True, check=True)
+        dirty = bool(out.stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return {"cpu": _cpu_model(), "python": platform.python_version(), "numpy": np.__version__,
+            "opencv": cv2.__version__, "torch": torch.__version__, "git_commit": _git_commit(),
+            "git_dirty": dirty}
+
+
+def entry_of(res, folder, command: str = "", threads: int = 1) -> dict:
+    """The manifest entry of a trained :class:`lmk.families.Result`; writes ``folder/<name>.pt``.
+
+    The weights are packed in float16 (a fine-tuning recipe ships only its ``stored`` parts); the
+    metrics are those of those float16 weights reloaded into a float32 network, on the zoo's test
+    and validation faces (:func:`rescore`'s fields). Used by :func:`build_one` and by a training
+    run's ``result.json`` (:mod:`lmk.runs`).
+    """
     cfg = res.config
-    family = family_of(cfg)
+    name, family = cfg["name"], family_of(cfg)
+    full = {k: v.float() if v.is_floating_point() else v for k, v in res.model.state_dict().items()}
     stored = cfg["train"].get("stored")            # a fine-tuned part of a base entry: ship that part
-    state = {k: v for k, v in res.model.state_dict().items() if stored is None or k.startswith(tuple(stored))}
-    path = folder / f"{name}.pt"
+    state = {k: v for k, v in full.items() if stored is None or k.startswith(tuple(stored))}
+    path = Path(folder) / f"{name}.pt"
     store.write_weights(state, path)
     base = {}
     if stored is not None:               # the base weights this run actually started from
@@ -249,11 +288,12 @@ def build_one(name: str, zoo_dir=None, threads: int = 1, command: str = "") -> d
                 "base_sha256": res.extras["base_sha256"]}
     model = family.build_model(cfg)
     half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    model.load_state_dict({**res.model.state_dict(), **store.to_float32(half)})
+    model.load_state_dict({**full, **store.to_float32(half)})
     shape = np.round(res.mean_shape, 4)             # as stored in the manifest
     extra = family.entry_extras(res)
     scored = _scored(model.eval(), cfg, shape, extra.get("mean_pose"), family.flip_methods(cfg))
     h = res.history
+    env = _environment()
     return {"name": name, "notebook": cfg["notebook"], "file": path.name, "recipe": cfg,
             "seed": cfg["train"]["seed"], "tags": cfg["tags"], "method": family.main_decoder(cfg),
             "norm": cfg["train"]["norm"], **scored,
@@ -263,8 +303,8 @@ def build_one(name: str, zoo_dir=None, threads: int = 1, command: str = "") -> d
             "history": {"epoch": h.epoch, "train_loss": h.train_loss, "val_nme": h.val_nme,
                         "seconds": [round(x, 2) for x in h.seconds],
                         **({"val_metrics": h.val_metrics} if h.val_metrics else {})},
-            "torch": torch.__version__, "git_commit": _git_commit(), "command": command,
-            "threads": threads, **extra, **base}
+            "torch": torch.__version__, "git_commit": env["git_commit"], "command": command,
+            "threads": threads, "environment": env, **extra, **base}
 
 
 def _split_record(model, cfg: dict, shape, mean_pose, flip_methods, split: str) -> dict:
