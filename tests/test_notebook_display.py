@@ -109,3 +109,24 @@ def test_viz_draws_no_text_below_the_smallest_font():
     small = [(p.name, float(v)) for p in sources for v in literal.findall(p.read_text())
              if float(v) < style.SMALLEST]
     assert not small, f"font sizes below {style.SMALLEST} pt: {small}"
+
+
+def _code(path):
+    return ["".join(c["source"]) for c in _load(path)["cells"] if c["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_figure_is_made_in_the_course_style(path):
+    """Figures come from viz.subplots / viz.figure (course sizes) after viz.style.use() (fonts)."""
+    import re
+
+    code = _code(path)
+    first = next((k for k, s in enumerate(code) if "viz.style.use()" in s), None)
+    assert first is not None, f"{path.name} never calls viz.style.use()"
+    made = [k for k, s in enumerate(code) if re.search(r"viz\.(subplots|figure)\(|viz\.explore\(", s)]
+    assert made and min(made) > first, f"{path.name}: a figure before viz.style.use()"
+    for k, source in enumerate(code):
+        for pattern in (r"plt\.(subplots|figure)\(", r"figsize\s*=", r"tight_layout\(",
+                        r"fontsize\s*=\s*[0-7](\.\d+)?\b"):
+            assert not re.search(pattern, source), \
+                f"{path.name} code cell {k}: {pattern!r} bypasses the course style (lmk.viz.style)"
