@@ -168,6 +168,14 @@ def test_unit_verdicts_ask_every_question():
     assert found["P2 vs P1 (cascade 2)"].startswith(expected)
 
 
+def test_unit_verdicts_say_which_faces_were_held_fixed():
+    assert all(v.endswith("the test faces held fixed)") for _, v in cascade_eval.unit_verdicts(_two_unit_seeds()))
+    found = cascade_eval.unit_verdicts(_two_unit_seeds(), held_fixed="the 128 validation faces")
+    assert all(v.endswith("the 128 validation faces held fixed)") for _, v in found)
+    few = cascade_eval.unit_verdicts(_two_unit_seeds()[:2])
+    assert all(v.startswith("no claim: 2 paired training seeds") for _, v in few)
+
+
 def _k_outcomes(k, unit_nmes):
     return [_outcome(k, {f"argmax{k}": v + 0.01, f"unit{k}": v}) for v in unit_nmes]
 

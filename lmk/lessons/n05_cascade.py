@@ -152,24 +152,32 @@ def ablation_rows(by_k: dict, reference: int | None = None) -> list[dict]:
     return rows
 
 
-def unit_verdicts(outcomes: list[dict], min_seeds: int = 3) -> list[tuple[str, str]]:
+def unit_verdicts(outcomes: list[dict], min_seeds: int = 3,
+                  held_fixed: str = "the test faces") -> list[tuple[str, str]]:
     """``(question, verdict)`` pairs: does each refinement, each further unit lower the NME?
 
     For every unit ``k``: ``P_k`` against ``argmax(H_k)`` (the regression unit's refinement), and
     for ``k > 1``: ``argmax(H_k)`` against ``argmax(H_{k-1})`` (one more heatmap unit) and
     ``P_k`` against ``P_{k-1}`` (one more cascade). Paired across seeds (:func:`lmk.compare.paired_verdict`).
+
+    Args:
+        outcomes: one per training seed, scored with every decoder.
+        min_seeds: fewer seeds than this: "no claim".
+        held_fixed: the faces every reading was scored on, as the verdicts print it
+            (``"the 256 test faces"``; a model trained here: its validation faces).
     """
     k_max = _cascades(outcomes)
     nme = per_decoder(outcomes, "nme")
+
+    def judge(a: str, b: str) -> str:
+        return paired_verdict(nme[a], nme[b], min_seeds, held_fixed=held_fixed)
+
     out = []
     for k in range(1, k_max + 1):
-        out.append((f"P{k} vs argmax(H{k}) (refinement {k})",
-                    paired_verdict(nme[f"unit{k}"], nme[f"argmax{k}"], min_seeds)))
+        out.append((f"P{k} vs argmax(H{k}) (refinement {k})", judge(f"unit{k}", f"argmax{k}")))
         if k > 1:
-            out.append((f"argmax(H{k}) vs argmax(H{k - 1}) (heatmap unit {k})",
-                        paired_verdict(nme[f"argmax{k}"], nme[f"argmax{k - 1}"], min_seeds)))
-            out.append((f"P{k} vs P{k - 1} (cascade {k})",
-                        paired_verdict(nme[f"unit{k}"], nme[f"unit{k - 1}"], min_seeds)))
+            out.append((f"argmax(H{k}) vs argmax(H{k - 1}) (heatmap unit {k})", judge(f"argmax{k}", f"argmax{k - 1}")))
+            out.append((f"P{k} vs P{k - 1} (cascade {k})", judge(f"unit{k}", f"unit{k - 1}")))
     return out
 
 
