@@ -170,6 +170,9 @@ class Family:
               on_error: str = "raise", prepared=None, zoo_dir=None, execution=None) -> Result:
         """Train the config's model from scratch and evaluate it on the validation set.
 
+        Adam with ``train.lr``, multiplied by ``train.gamma`` (default 0.1) at each of
+        ``train.milestones`` (fractions of the run), L2 penalty ``train.weight_decay`` (default 0).
+
         ``execution``: precision, memory format, workers and ranks of the run
         (:class:`lmk.train.Execution`; None trains as the zoo does).
         """
@@ -189,6 +192,7 @@ class Family:
         history = fit(model, train_set, val_set, loss_fn=self.loss(cfg, codec, layout),
                       decode_fn=codec.decode, epochs=t["epochs"], lr=t["lr"],
                       milestones=milestone_epochs(t["milestones"], t["epochs"]),
+                      gamma=t.get("gamma", 0.1), weight_decay=t.get("weight_decay", 0.0),
                       batch_size=t["batch_size"], seed=t["seed"], device=device, norm=t["norm"],
                       eval_every=t.get("eval_every", 1), channels_last=self.channels_last,
                       checkpoint_dir=checkpoint_dir, resume=resume, show_progress=show_progress,
