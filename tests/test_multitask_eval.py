@@ -106,6 +106,36 @@ def test_group_rows_average_seeds_in_percent_and_degrees():
     assert math.isnan(nan[0]["nme"])
 
 
+def test_budget_rows_follow_each_models_chain_of_init_from(monkeypatch):
+    """A tracker's budget adds its detector's and the still-face model's; a margin left unset is 20 %."""
+    entries = {
+        "still": {"params": 200, "seconds": 120.0, "recipe": {
+            "model": "marginal", "model_args": {"length_ratio": 3.0, "width_mult": 0.25},
+            "data": {"input_size": 64, "n_train": 4000, "augment": {}}, "train": {"epochs": 15, "init_from": None}}},
+        "det": {"params": 300, "seconds": 60.0, "recipe": {
+            "model": "yin", "model_args": {}, "data": {"videos": 48, "frames": 64},
+            "train": {"detector_epochs": 4, "refine_epochs": 0, "init_from": "still"}}},
+        "tracker": {"params": 300, "seconds": 30.0, "recipe": {
+            "model": "yin", "model_args": {}, "data": {"videos": 48, "frames": 64},
+            "train": {"detector_epochs": 0, "refine_epochs": 4, "init_from": "det"}}},
+        "atpn": {"params": 291, "seconds": 420.0, "recipe": {
+            "model": "atpn", "model_args": {"width": 0.4},
+            "data": {"input_size": 64, "margin": 0.25, "n_train": 2000, "augment": {"flip_prob": 0.5}},
+            "train": {"stage_epochs": [12, 3, 5], "init_from": None}}},
+    }
+    monkeypatch.setattr(multitask_eval.zoo, "entry", entries.__getitem__)
+    rows = {r[""]: r for r in multitask_eval.budget_rows({"A": "atpn", "Y": "tracker"})}
+    assert rows["landmarks from"]["A"].startswith("coordinate regression; MobileNetV3-Small x0.4")
+    assert rows["landmarks from"]["Y"].startswith("1D heatmaps, L = 3F; MobileNetV2 x0.25")
+    assert (rows["input, crop margin"]["A"], rows["input, crop margin"]["Y"]) == ("64 px, 25 %", "64 px, 20 %")
+    assert rows["still faces x epochs"]["A"] == "2,000 x 12 augmented"
+    assert rows["still faces x epochs"]["Y"] == "4,000 x 15 not augmented"
+    assert rows["video frames x epochs"]["A"] == "-"
+    assert rows["video frames x epochs"]["Y"] == "3,072 x 4 (detector), 3,072 x 4 (refinement)"
+    assert (rows["parameters"]["A"], rows["parameters"]["Y"]) == ("291", "300")
+    assert rows["training minutes (whole chain)"]["Y"] == "3.5"             # 120 + 60 + 30 s
+
+
 def test_tracking_rows_average_seeds_and_end_with_the_last_frame(tracked):
     _, result = tracked
     s = summarize([result])

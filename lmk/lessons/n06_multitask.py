@@ -7,6 +7,8 @@
   the last frame), from a zoo entry (the numbers ``zoo verify`` checks) or from a run.
 * :func:`group_rows`: per-model means over seeds of those figures, for the notebook's tables.
 * :func:`pose_along`: the pose ATPN predicts on each crop of a tracked video (for drawing).
+* :func:`budget_rows`: what differs between two zoo models besides their heads (data, inputs,
+  epochs, parameters, training time), read from the manifest's recipes.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ from torch import nn
 
 from .. import complexity, zoo
 from ..families import family_of
-from ..families.tracking import VIDEO_VAL_N, validation_videos
+from ..families.tracking import VIDEO_TEST_N, VIDEO_VAL_N, evaluation_videos, validation_videos
 from ..data.transforms import normalize_image, warp_image
 from ..models.atpn import LEVELS, paper_layers
 from ..multitask_metrics import pose_degrees
 from ..track import TrackResult, summarize
 
-__all__ = ["atpn_shape_table", "VIDEO_VAL_N", "validation_videos", "figures", "tracking_figures", "group_rows", "tracking_rows", "pose_along",
-           "FIGURES"]
+__all__ = ["atpn_shape_table", "VIDEO_VAL_N", "VIDEO_TEST_N", "validation_videos", "evaluation_videos", "figures",
+           "tracking_figures", "group_rows", "tracking_rows", "budget_rows", "pose_along", "FIGURES"]
 
 FIGURES = ("nme", "baseline_nme", "pose_mae", "pose_mae_baseline", "pose_fr", "pose_fr_baseline",
            "confidence_ap", "confidence_ap_baseline", "tracking_nme", "tracking_fr", "lost_rate",
@@ -131,6 +133,50 @@ def tracking_rows(groups: dict) -> list[dict]:
                  "frames": first["frames"] - first["videos"], "detector calls": "-", "calls saved %": "-",
                  "lost %": "-", "NME %": round(100 * first["baseline_mean_nme"], 2),
                  "FR0.1 %": round(100 * first["baseline_failure_rate"], 2)})
+    return rows
+
+
+_OUTPUTS = {"atpn": lambda a: f"coordinate regression; MobileNetV3-Small x{a['width']:g}",
+            "marginal": lambda a: f"1D heatmaps, L = {a['length_ratio']:g}F; MobileNetV2 x{a['width_mult']:g}"}
+
+
+def _chain(name: str) -> list[dict]:
+    """The zoo entries a model was trained through (``train.init_from``), itself first."""
+    out = []
+    while name:
+        out.append(zoo.entry(name))
+        name = out[-1]["recipe"]["train"].get("init_from")
+    return out
+
+
+def budget_rows(models: dict) -> list[dict]:
+    """What differs between zoo models besides their design: ``{label: zoo name}`` -> rows.
+
+    One row per property, one column per model, read from the manifest's recipes along each
+    model's chain of ``init_from`` (a tracker: its detector, and the model that started it):
+    landmark output and backbone, input size and crop margin, still faces x epochs (and whether
+    augmented), video frames x epochs, parameters, and the zoo's training minutes of the chain.
+    """
+    props = ("landmarks from", "input, crop margin", "still faces x epochs", "video frames x epochs",
+             "parameters", "training minutes (whole chain)")
+    rows = [{"": p} for p in props]
+    for label, name in models.items():
+        chain = _chain(name)
+        first = chain[-1]["recipe"]                       # the model trained from scratch
+        still = [e["recipe"] for e in chain if "n_train" in e["recipe"]["data"]]
+        video = [e["recipe"] for e in chain if "videos" in e["recipe"]["data"]]
+        faces = ", ".join(f"{r['data']['n_train']:,} x {r['train'].get('epochs') or r['train']['stage_epochs'][0]}"
+                          + (" augmented" if r["data"].get("augment") else " not augmented") for r in still)
+        frames = ", ".join(f"{r['data']['videos'] * r['data']['frames']:,} x {r['train']['detector_epochs']} (detector)"
+                           if r["train"]["detector_epochs"] else
+                           f"{r['data']['videos'] * r['data']['frames']:,} x {r['train']['refine_epochs']} (refinement)"
+                           for r in video[::-1])
+        margin = first["data"].get("margin", 0.2)         # SynthFaces crops: 20 % unless set
+        values = (_OUTPUTS[first["model"]](first["model_args"]), f"{first['data']['input_size']} px, {100 * margin:.0f} %",
+                  faces or "-", frames or "-", f"{chain[0]['params']:,}",
+                  f"{sum(e['seconds'] for e in chain) / 60:.1f}")
+        for row, v in zip(rows, values):
+            row[label] = v
     return rows
 
 
