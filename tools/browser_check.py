@@ -62,8 +62,9 @@ if (panel && panel.content && panel.content.model) {
 }
 return {kernel: kernel ? kernel.status : null, cells: cells,
         dirty: panel && panel.context ? panel.context.model.dirty : null,
-        busy: document.querySelectorAll('.jp-InputPrompt').length ?
-              Array.from(document.querySelectorAll('.jp-InputPrompt')).some(p => p.textContent.includes('*')) : false};
+        running: Array.from(document.querySelectorAll('.jp-Cell')).findIndex(
+                   c => (c.querySelector('.jp-InputPrompt') || {textContent: ''}).textContent.includes('*')),
+        busy: Array.from(document.querySelectorAll('.jp-InputPrompt')).some(p => p.textContent.includes('*'))};
 """
 
 _IMAGES_JS = """
@@ -159,21 +160,25 @@ def errors_in(cells) -> list[str]:
     return found
 
 
-def run_all(driver, timeout: float) -> tuple[float, float]:
-    """Run every cell; returns (seconds, the longest time a running cell showed no new output)."""
+def run_all(driver, timeout: float) -> tuple[float, float, int]:
+    """Run every cell; returns (seconds, the longest time a running cell showed no new output,
+    that cell's index in the notebook)."""
     start = time.monotonic()
     driver.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells');")
     time.sleep(1.0)
-    last_change, last_outputs, longest = time.monotonic(), None, 0.0
+    last_change, last_outputs, last_cell = time.monotonic(), None, -1
+    longest, longest_cell = 0.0, -1
     end = start + timeout
     while time.monotonic() < end:
         s = state(driver)
         outputs = json.dumps([c.get("outputs", []) for c in s["cells"]])
         now = time.monotonic()
-        if outputs != last_outputs:
-            longest, last_change, last_outputs = max(longest, now - last_change), now, outputs
+        if outputs != last_outputs or s["running"] != last_cell:
+            if now - last_change > longest and last_cell >= 0:
+                longest, longest_cell = now - last_change, last_cell
+            last_change, last_outputs, last_cell = now, outputs, s["running"]
         if s["kernel"] == "idle" and not s["busy"]:
-            return now - start, max(longest, now - last_change if s["busy"] else 0.0)
+            return now - start, longest, longest_cell
         time.sleep(0.5)
     raise TimeoutError(f"run all did not finish within {timeout:.0f} s")
 
@@ -250,10 +255,10 @@ def check(driver, base: str, path: Path, args) -> list[str]:
         problems.append("marked modified after opening (before running anything)")
     if path.read_bytes() != original:
         problems.append("rewritten on disk after opening (before running anything)")
-    seconds, silence = run_all(driver, args.timeout)
-    print(f"  ran in {seconds:.0f} s; longest silence of a running cell {silence:.0f} s")
+    seconds, silence, cell = run_all(driver, args.timeout)
+    print(f"  ran in {seconds:.0f} s; longest silence of a running cell {silence:.0f} s (cell {cell})")
     if silence > args.max_silence:
-        problems.append(f"a running cell showed no new output for {silence:.0f} s")
+        problems.append(f"cell {cell} ran {silence:.0f} s without new output")
     problems += errors_in(state(driver)["cells"])
     notes, shrunk = shrunk_figures(driver)
     problems += shrunk
