@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import math
 
-from tqdm.auto import tqdm
-
 EPOCH_LINES = "epochs"
 SHOW_PROGRESS_VALUES = (True, False, EPOCH_LINES)
 
 
 def progress(iterable=None, *, disable: bool = False, desc: str | None = None,
              total: int | None = None, leave: bool = True, **kwargs):
-    """Wrap ``iterable`` in a tqdm bar (one bar per loop)."""
+    """Wrap ``iterable`` in a tqdm bar (one bar per loop); a disabled bar is ``iterable`` itself,
+    so that training without bars needs no tqdm (a bare GPU machine, ``python -m lmk.bench --gpu``)."""
+    if disable and iterable is not None:
+        return iterable
+    from tqdm.auto import tqdm
+
     kwargs.setdefault("mininterval", 1.0)
     kwargs.setdefault("dynamic_ncols", True)
     return tqdm(iterable, disable=disable, desc=desc, total=total, leave=leave, **kwargs)

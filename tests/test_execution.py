@@ -71,3 +71,34 @@ def test_importing_lmk_sets_passive_openmp_waits_unless_set():
     out = subprocess.run([PYTHON, "-c", code], env={**env, "OMP_WAIT_POLICY": "ACTIVE"}, capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == "ACTIVE"
+
+
+# ---------------------------------------------------------------------------- bench --gpu
+FORBIDDEN = ("matplotlib", "scipy", "IPython", "ipywidgets", "ipykernel", "papermill", "nbformat", "pandas",
+             "tqdm", "hypothesis", "PIL")
+CLOSURE = f'''
+import sys
+for name in {FORBIDDEN!r}:
+    sys.modules[name] = None        # importing it now raises ImportError
+import torch
+import lmk.bench.__main__, lmk.bench.gpu, lmk.bench.training
+from lmk.bench.training import measure
+measure("n03_sdsd", "fast", "channels_last", batch=4, steps=2, device="cpu")   # what --gpu runs, on the CPU
+print("trained without", len({FORBIDDEN!r}), "packages")
+'''
+
+
+@pytest.mark.heavy            # about 6 s: one tiny training run in a fresh interpreter
+def test_the_gpu_check_trains_without_matplotlib_scipy_tqdm_or_notebook_packages():
+    out = subprocess.run([PYTHON, "-c", CLOSURE], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == f"trained without {len(FORBIDDEN)} packages"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device exists: the check would run")
+def test_the_gpu_check_refuses_without_cuda(capsys):
+    from lmk.bench.__main__ import main
+
+    assert main(["--gpu"]) == 2
+    err = capsys.readouterr().err
+    assert "sees no CUDA device" in err and torch.__version__ in err

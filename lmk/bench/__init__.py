@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m lmk.bench [--json] [--quick] [--only TOPIC]``.
+"""Benchmarks: ``python -m lmk.bench [--json] [--quick] [--only TOPIC]``, and ``--gpu`` (:mod:`.gpu`).
 
 Each topic module (``decode``, ``synth``, ``models``, ...) exposes ``run(quick) -> {key: number}``
 and ``describe() -> {key: label}``. Figures that are compared (a speed-up, a memory ratio) are
@@ -7,7 +7,7 @@ measured side by side in one run, never against numbers from another machine or 
 
 from contextlib import contextmanager
 
-TOPICS = ("decode", "synth", "data", "models", "ops")
+TOPICS = ("decode", "synth", "data", "models", "ops", "training")
 
 
 @contextmanager

@@ -10,9 +10,14 @@ import time
 
 import torch
 
-from . import TOPICS, data, decode, models, ops, synth
+from . import TOPICS
 
-MODULES = {"decode": decode, "synth": synth, "data": data, "models": models, "ops": ops}
+
+def _modules() -> dict:
+    """The topic modules, imported only for the CPU benchmarks (``--gpu`` needs none of them)."""
+    from . import data, decode, models, ops, synth, training
+
+    return {"decode": decode, "synth": synth, "data": data, "models": models, "ops": ops, "training": training}
 
 
 def _format(value) -> str:
@@ -27,13 +32,20 @@ def main(argv=None) -> int:
                         help="also print one flat JSON object of all figures as the last line")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (smoke test)")
     parser.add_argument("--only", action="append", choices=TOPICS, help="run only this topic")
+    parser.add_argument("--gpu", action="store_true",
+                        help="train every family at full scale on a CUDA GPU (about 6 minutes; lmk.bench.gpu)")
     args = parser.parse_args(argv)
+    if args.gpu:
+        from . import gpu          # imports torch, numpy, OpenCV and lmk only
+
+        return gpu.main()
 
     print(f"lmk.bench  python {platform.python_version()}  torch {torch.__version__}  "
           f"{platform.machine()}  threads {torch.get_num_threads()}")
     figures: dict[str, float] = {}
+    modules = _modules()
     for topic in args.only or TOPICS:
-        module = MODULES[topic]
+        module = modules[topic]
         start = time.perf_counter()
         results = module.run(quick=args.quick)
         labels = module.describe()
