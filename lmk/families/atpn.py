@@ -160,6 +160,9 @@ class XiaATPN(TrackingScores, Family):
     def predictor(self, model, cfg):
         return atpn_predictor(model.eval())
 
+    def network_text(self, cfg):
+        return f"MobileNetV3 x {cfg['model_args']['width']:g}, alignment + pose + tracking branches"
+
     def task_metrics(self, model, cfg, mean_pose=None, scored=None, split: str = "val", n: int | None = None,
                      seed: int | None = None):
         """ATPN's ``pose_mae``, ``pose_fr`` (degrees, FR@10) and ``confidence_ap``, each with its

@@ -280,6 +280,22 @@ class Family:
         """Fields a zoo entry records beyond the common ones (e.g. ATPN's mean pose)."""
         return {}
 
+    # ------------------------------------------------------------------------- describing
+    def network_text(self, cfg: dict) -> str:
+        """The network of a config in words (the README's table of each paper's setup)."""
+        return self.paper
+
+    def heatmap_text(self, cfg: dict) -> str:
+        """The output maps of a config in words; regression families have none."""
+        size = self.heatmap_size(cfg)
+        if size is None:
+            return "none (coordinate regression)"
+        return f"{size} x {size}, sigma {cfg['train']['sigma']:g} cells"
+
+    def costed_network(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The part of a model whose forward pass sets its training cost (all of it by default)."""
+        return model
+
     # ------------------------------------------------------------------------- predicting
     def predictor(self, model, cfg: dict):
         """The :class:`lmk.track.Tracker` ``predict_fn`` of a trained model."""

@@ -44,6 +44,10 @@ class EarpHeatmap(Family):
     def decoders(self, cfg):
         return HEATMAP_DECODERS
 
+    def network_text(self, cfg):
+        a = cfg["model_args"]
+        return f"MobileNetV2 x {a['width_mult']:g}, {a['strategy']} head, {a['filters']} filters"
+
 
 def marginal_detector(model_args: dict, input_size: int) -> MarginalDetector:
     """Yin's 1D heatmap detector of a config's ``model_args`` (``length_ratio`` sets ``L``)."""
@@ -77,3 +81,11 @@ class YinMarginal(Family):
 
     def decoders(self, cfg):
         return HEATMAP_DECODERS
+
+    def network_text(self, cfg):
+        a = cfg["model_args"]
+        return (f"MobileNetV2 x {a['width_mult']:g}, 1D heads ({a['channels']} ch), "
+                f"co-attention gamma {a['gamma']:g}")
+
+    def heatmap_text(self, cfg):
+        return f"2 x {self.heatmap_size(cfg)} (1D), sigma {cfg['train']['sigma']:g} cells"

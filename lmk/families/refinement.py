@@ -43,6 +43,11 @@ class YanFFLD(Family):
         size = cfg["data"]["input_size"]
         model.baseline.init_points.copy_(CoordinateCodec(size).encode(torch.as_tensor(shape).float()))
 
+    def network_text(self, cfg):
+        a = cfg["model_args"]
+        return (f"ResNet-18 x {a['channel_ratio']:g} + {a['stages']} CropNets ({a['patch_size']} x "
+                f"{a['patch_size']} crops, {a['width']} ch)")
+
 
 class MahpodCCNN(Family):
     """Mahpod et al. (2018): K heatmap units, each refined by a regression unit (notebook 05)."""
@@ -66,3 +71,7 @@ class MahpodCCNN(Family):
     def decoders(self, cfg):
         k = cfg["model_args"]["num_cascades"]
         return tuple(f"argmax{i}" for i in range(1, k + 1)) + tuple(f"unit{i}" for i in range(1, k + 1))
+
+    def network_text(self, cfg):
+        a = cfg["model_args"]
+        return f"CCNN, K = {a['num_cascades']}, width x {a['width']:g}"

@@ -170,6 +170,18 @@ class YinTemporal(TrackingScores, Family):
     def entry_extras(self, result):
         return {"mean_pose": None}
 
+    def network_text(self, cfg):
+        a = cfg["model_args"]
+        det = a["detector"]
+        return (f"1D detector (MobileNetV2 x {det['width_mult']:g}, L = {det['length_ratio']:g} F) + "
+                f"refinement ({a['channels']} ch), lambda {a['lam']:g}")
+
+    def heatmap_text(self, cfg):
+        return f"2 x {self.heatmap_size(cfg)} (1D), sigma {cfg['train']['sigma']:g} cells"
+
+    def costed_network(self, model):
+        return model.detector                          # the refinement is tiny
+
     def predictor(self, model, cfg):
         return YinPredictor(model.eval(), self.codec(cfg))
 

@@ -208,11 +208,7 @@ def run(recipe, scale: str = "fast", *, seed: int | None = None, data: str = "sy
 
 
 def __getattr__(name: str):
-    """Old names that still work, with a warning (see CHANGELOG.md); the papers' setups table."""
-    if name in ("PAPER_SETUPS", "full_scale_table"):      # lmk.recipes.setups imports RECIPES
-        from . import setups
-
-        return getattr(setups, name)
+    """Old names that still work, with a warning (see CHANGELOG.md)."""
     renamed = {"build_codec": "recipe_codec"}
     if name in renamed:
         warnings.warn(f"lmk.recipes.{name} is deprecated; use lmk.recipes.{renamed[name]}",

@@ -22,7 +22,8 @@ sustain :data:`ASSUMED_TFLOPS`. That bounds the compute-heavy CCNN; the small ne
 other families are bound by the data pipeline instead (faces/s), so their FLOP projections (minutes)
 are lower bounds. ``python -m lmk.bench --gpu`` measures faces/s on a real card.
 
-Also ``lmk.recipes.PAPER_SETUPS`` and ``lmk.recipes.full_scale_table()``.
+The network and heatmap words come from each family (:meth:`lmk.families.Family.network_text`,
+``heatmap_text``); nothing here asks for a model kind.
 """
 
 from __future__ import annotations
@@ -108,12 +109,12 @@ def images_seen(cfg: dict, train_images: int | None = None) -> int:
     negatives; a tracker counts detector crops and clip frames). ``train_images`` replaces the
     synthetic ``n_train`` (a real data set's split size)."""
     d, t = cfg["data"], cfg["train"]
-    if cfg["model"] == "yin":
+    if "detector_epochs" in t:                 # a tracker: detector crops, then clips of frames
         def frames(length):           # lmk.data.FramePairs: clips start at frames 1, 1 + length, ...
             return d["videos"] * len(range(1, d["frames"] - length + 1, length)) * length
         return t["detector_epochs"] * frames(1) + t["refine_epochs"] * frames(d["clip_length"])
     n = d["n_train"] if train_images is None else train_images
-    if cfg["model"] == "atpn":
+    if "stage_epochs" in t:                    # ATPN's stages; stage 2 also sees its negatives
         e1, e2, e3 = t["stage_epochs"]
         return e1 * n + e2 * round(n * (1 + d["negatives_per_face"])) + e3 * n
     return t["epochs"] * n
@@ -124,8 +125,8 @@ def _forward_flops(key: str) -> float:
     from ..complexity import profile
 
     cfg = json.loads(key)
-    model = family_of(cfg).build_model(cfg)
-    model = model.detector if cfg["model"] == "yin" else model        # the refinement is tiny
+    family = family_of(cfg)
+    model = family.costed_network(family.build_model(cfg))
     s = cfg["data"]["input_size"]
     return float(profile(model, (1, 3, s, s), device="cpu")["flops"])
 
@@ -139,41 +140,12 @@ def projected_gpu_hours(cfg: dict, train_images: int | None = None, tflops: floa
     return images_seen(cfg, train_images) * 3 * _forward_flops(key) / (tflops * 1e12) / 3600
 
 
-def _network(cfg: dict) -> str:
-    a = cfg["model_args"]
-    if cfg["model"] == "heatmap":
-        return f"MobileNetV2 x {a['width_mult']:g}, {a['strategy']} head, {a['filters']} filters"
-    if cfg["model"] == "marginal":
-        return (f"MobileNetV2 x {a['width_mult']:g}, 1D heads ({a['channels']} ch), "
-                f"co-attention gamma {a['gamma']:g}")
-    if cfg["model"] == "ffld":
-        return (f"ResNet-18 x {a['channel_ratio']:g} + {a['stages']} CropNets ({a['patch_size']} x "
-                f"{a['patch_size']} crops, {a['width']} ch)")
-    if cfg["model"] == "ccnn":
-        return f"CCNN, K = {a['num_cascades']}, width x {a['width']:g}"
-    if cfg["model"] == "atpn":
-        return f"MobileNetV3 x {a['width']:g}, alignment + pose + tracking branches"
-    det = a["detector"]
-    return (f"1D detector (MobileNetV2 x {det['width_mult']:g}, L = {det['length_ratio']:g} F) + "
-            f"refinement ({a['channels']} ch), lambda {a['lam']:g}")
-
-
-def _heatmaps(cfg: dict) -> str:
-    fam, t = family_of(cfg), cfg["train"]
-    size = fam.heatmap_size(cfg)
-    if size is None:
-        return "none (coordinate regression)"
-    if cfg["model"] in ("marginal", "yin"):
-        return f"2 x {size} (1D), sigma {t['sigma']:g} cells"
-    return f"{size} x {size}, sigma {t['sigma']:g} cells"
-
-
 def full_values(cfg: dict, setup: "Setup") -> dict:
     """``{setting: text}`` of a config (its full scale, or any scale) in the table's words."""
     d, t = cfg["data"], cfg["train"]
     size, data = d["input_size"], setup.data
     real = PAPER_SIZES.get(data, {}).get("train") if data else None
-    if cfg["model"] == "yin":
+    if "detector_epochs" in t:                 # a tracker trained on videos
         mode = f"crop of the last frame's landmarks (margin {d['margin']:g}, jitter {d['jitter']:g})"
         training = (f"{d['videos']} synthetic videos x {d['frames']} frames; clips of {d['clip_length']}")
         evaluation = f"synthetic videos: {d['val_videos']} validation; the zoo's 32 test videos"
@@ -188,7 +160,7 @@ def full_values(cfg: dict, setup: "Setup") -> dict:
         evaluation = (f"synthetic: {_n(d['n_val'])} validation faces (zoo: 256 test faces)"
                       + (f"; {SPLITS[data]}" if data in SPLITS else ""))
         batch = str(t["batch_size"])
-        if cfg["model"] == "atpn":
+        if "stage_epochs" in t:
             e = t["stage_epochs"]
             schedule = (f"stages {e[0]} + {e[1]} + {e[2]} epochs, lr x 0.1 at "
                         f"{', '.join(f'{100 * m:g} %' for m in t['milestones'])} of each stage")
@@ -198,8 +170,10 @@ def full_values(cfg: dict, setup: "Setup") -> dict:
             augment = _augment(cfg)
         seen = f"{_n(images_seen(cfg))} synthetic" + (f"; {_n(images_seen(cfg, real))} on `{data}`" if real else "")
     optimiser = f"Adam, lr {t['lr']:g}" + (f", weight decay {t['weight_decay']:g}" if t.get("weight_decay") else "")
-    return {"input": f"{size} x {size} px, {mode}", "network": _network(cfg), "heatmaps": _heatmaps(cfg),
-            "landmarks": ("68 (synthetic videos only)" if cfg["model"] == "yin" else _LANDMARKS),
+    family = family_of(cfg)
+    return {"input": f"{size} x {size} px, {mode}", "network": family.network_text(cfg),
+            "heatmaps": family.heatmap_text(cfg),
+            "landmarks": ("68 (synthetic videos only)" if "detector_epochs" in t else _LANDMARKS),
             "training data": training, "evaluation data": evaluation, "batch": batch,
             "optimiser": optimiser, "schedule": schedule, "images seen": seen, "augmentation": augment,
             "protocol": f"NME / {NORMS[t['norm']]}; AUC and FR at 0.08 (lmk.scoring.summary: any threshold)"}
