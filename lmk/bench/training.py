@@ -7,7 +7,12 @@ part of that time. The three ways run side by side in one process, on one thread
 
 * ``eager``: float32, default memory format;
 * ``channels_last``: float32, NHWC (oneDNN's and the tensor cores' preferred layout);
-* ``autocast``: channels-last under bfloat16 autocast (float16 with a gradient scaler on CUDA).
+* ``autocast``: channels-last under bfloat16 autocast (float16 with a gradient scaler on CUDA);
+  at zoo scale only on a CPU (:data:`CPU_FULL_MODES`).
+
+Zoo scale trains 4 batches of 16 per epoch; full scale, whose networks take seconds per face on
+one CPU thread, one batch of 2. The figures are for comparing the ways side by side; the
+projections of GPU hours come from ``--gpu`` (:mod:`lmk.bench.gpu`).
 
 The data pipeline's figures: faces per second of rendering a synthetic face and of reading it
 from the render cache (:mod:`lmk.data.render_cache`), each followed by the recipe's crop or
@@ -27,6 +32,10 @@ FAMILY_RECIPES = {"heatmap": "n03_sdsd", "marginal": "n02_1d_r1", "ffld": "n04_f
                   "atpn": "n06_atpn", "yin": "n06_yin_detector"}
 """One recipe per model family (the recipe that names it in its ``model`` field)."""
 MODES = ("eager", "channels_last", "autocast")
+CPU_FULL_MODES = ("eager", "channels_last")
+"""Full-scale modes on a CPU: bfloat16 autocast without native bfloat16 units (AVX-512 BF16, AMX)
+is emulated, 10-30x slower than float32 (measured at zoo scale); a full-scale CCNN step would
+take minutes. ``--gpu`` measures autocast at full scale."""
 
 
 def execution_of(mode: str, device: str):
@@ -112,7 +121,7 @@ def run(quick: bool = False) -> dict[str, float]:
         # full-scale networks take seconds per face on one CPU thread: two faces, one step per epoch
         for scale, batch, steps in (("zoo", 16, 2 if quick else 4),) + ((("full", 2, 1),) if not quick else ()):
             for family, name in FAMILY_RECIPES.items():
-                for mode in MODES:
+                for mode in MODES if scale == "zoo" else CPU_FULL_MODES:
                     r = measure(name, scale, mode, batch=batch, steps=steps)
                     out[f"train_faces_per_s_{scale}_{family}_{mode}"] = r["faces_per_s"]
         out.update(_pipeline(quick))
@@ -123,6 +132,6 @@ def describe() -> dict[str, str]:
     labels = {}
     for scale in ("zoo", "full"):
         for family, name in FAMILY_RECIPES.items():
-            for mode in MODES:
+            for mode in MODES if scale == "zoo" else CPU_FULL_MODES:
                 labels[f"train_faces_per_s_{scale}_{family}_{mode}"] = f"train {name} {scale} {mode} (faces/s)"
     return labels
