@@ -2,7 +2,11 @@
 
 Every notebook in ``notebooks/`` (``NN_name.ipynb``, in order) is executed with the given
 parameters; the executed copies and a ``summary.md`` with each notebook's closing results table
-go to ``runs/<timestamp>/``. Every parameter is checked against the declarations of every
+go to ``runs/<timestamp>/`` (or ``--run-dir DIR``). Every notebook that trains (``RUN_DIR`` in its
+declaration) trains into ``<run folder>/<notebook>/<recipe>/`` with a checkpoint every epoch;
+``--run-dir DIR --resume`` runs the course again into that folder and every recipe resumes where
+it stopped (a finished one is read back, not retrained), so a crash costs at most an epoch of
+each recipe that was training. Every parameter is checked against the declarations of every
 selected notebook (``lmk.params.SPECS``) *before* anything runs: a bad one exits with status 2
 and creates no run folder. A notebook that fails stops the run, naming the notebook and the
 failing cell. ``-p RESULTS file.json`` is honoured with one notebook (``--only``).
@@ -13,6 +17,9 @@ Examples::
     python -m lmk.course --only 01 --only 02      # a subset
     python -m lmk.course --scale full -p DATA 300w -p DATA_ROOT /data/300w
     python -m lmk.course --only 06 -p STAGE_EPOCHS 1,1,1   # a list: 1,1,1 or "[1, 1, 1]"
+    python -m lmk.course --scale full -p ZOO_DIR /data/zoo-full       # tables from a full-scale zoo
+    python -m lmk.course --scale full --run-dir runs/full             # train everything here ...
+    python -m lmk.course --scale full --run-dir runs/full --resume    # ... and go on after a crash
 """
 
 from __future__ import annotations
@@ -227,25 +234,52 @@ def _absolute(path: str) -> str:
     return str(Path(path).expanduser().absolute())
 
 
+def run_folder(out_dir=None, run_dir=None, resume: bool = False) -> Path:
+    """The folder of a course run (not created here): ``run_dir``, else a new
+    ``<out_dir or runs/>/<timestamp>``.
+
+    Raises:
+        ParameterError: ``resume`` without ``run_dir`` or with one that does not exist; a
+            ``run_dir`` that already holds a run, without ``resume``.
+    """
+    if run_dir is None:
+        if resume:
+            raise ParameterError("--resume needs --run-dir DIR, the folder of the run to go on with")
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        return Path(out_dir or ROOT / "runs") / stamp
+    folder = Path(run_dir).expanduser().absolute()
+    if resume and not folder.is_dir():
+        raise ParameterError(f"--resume: {folder} is not the folder of a run (it does not exist); "
+                             f"leave out --resume to start one there")
+    if not resume and folder.exists() and any(folder.iterdir()):
+        raise ParameterError(f"--run-dir {folder} already holds a run; add --resume to go on with it, "
+                             f"or give a new folder")
+    return folder
+
+
 def run_course(params: dict, only=None, out_dir=None, notebooks_dir=None, log=print,
-               cell_timeout: float | None = None, specs=SPECS) -> Path:
+               cell_timeout: float | None = None, specs=SPECS, run_dir=None, resume: bool = False) -> Path:
     """Execute the selected notebooks in order; return the run directory.
 
     Every parameter is checked (:func:`check_course_params`) before the run folder is created.
     ``cell_timeout`` (seconds) turns a cell that hangs into a failure of its notebook; ``specs``
-    replaces ``lmk.params.SPECS`` (for notebooks outside the course).
+    replaces ``lmk.params.SPECS`` (for notebooks outside the course). ``run_dir`` is the run
+    folder itself (default: a new timestamped one under ``out_dir``); ``resume`` goes on with the
+    run in it (:func:`run_folder`). A notebook that declares ``RUN_DIR`` and is not given one
+    trains into ``<run folder>/<notebook>/``.
     """
     notebooks_dir = Path(notebooks_dir or ROOT / "notebooks")
     notebooks = find_notebooks(notebooks_dir, only)
     plan = check_course_params(params, notebooks, specs)
+    folder = run_folder(out_dir, run_dir, resume)
 
     import papermill  # deferred: seconds to import, not needed to reject a bad parameter
     from papermill.exceptions import PapermillExecutionError
 
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = Path(out_dir or ROOT / "runs") / stamp
-    run_dir.mkdir(parents=True, exist_ok=False)
-    log(f"course run -> {run_dir}  ({len(notebooks)} notebooks, parameters {params})")
+    chosen, run_dir = run_dir is not None, folder
+    run_dir.mkdir(parents=True, exist_ok=chosen)       # a new timestamped folder is never shared
+    log(f"course run -> {run_dir}{' (resumed)' if resume else ''}  ({len(notebooks)} notebooks, "
+        f"parameters {params})")
     records, timings = [], {}
     for path in notebooks:
         nb_params = dict(plan[path])
@@ -256,6 +290,8 @@ def run_course(params: dict, only=None, out_dir=None, notebooks_dir=None, log=pr
         elif "RESULTS" in specs[path.name[:2]]:
             results = run_dir / f"{path.stem}.results.json"
             nb_params["RESULTS"] = str(results.resolve())
+        if "RUN_DIR" in specs[path.name[:2]] and "RUN_DIR" not in nb_params:
+            nb_params["RUN_DIR"] = str((run_dir / path.stem).resolve())    # a folder per recipe inside
         before = _stamp(results)
         start = time.perf_counter()
         log(f"[{path.stem}] running ...")
@@ -335,6 +371,12 @@ def main(argv=None) -> int:
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                         metavar=("NAME", "VALUE"), help="notebook parameter; repeatable")
     parser.add_argument("--out", default=None, help="parent folder of the run (default runs/)")
+    parser.add_argument("--run-dir", default=None, metavar="DIR",
+                        help="the run folder itself (instead of a new runs/<timestamp>/); its notebooks "
+                             "train into DIR/<notebook>/<recipe>/")
+    parser.add_argument("--resume", action="store_true",
+                        help="go on with the run in --run-dir DIR: every recipe resumes from its "
+                             "checkpoints, finished ones are read back")
     parser.add_argument("--notebooks", default=None, help="notebook folder (default notebooks/)")
     parser.add_argument("--cell-timeout", type=float, default=None,
                         help="seconds one cell may run (default: 1800 in fast mode, none in full)")
@@ -348,7 +390,7 @@ def main(argv=None) -> int:
         if timeout is None and params["SCALE"] == "fast":
             timeout = 1800.0
         run_course(params, only=args.only, out_dir=args.out, notebooks_dir=args.notebooks,
-                   cell_timeout=timeout)
+                   cell_timeout=timeout, run_dir=args.run_dir, resume=args.resume)
     except ParameterError as exc:
         param = declaration(exc.parameter) if exc.parameter in params else None
         hint = f"; on the command line a list is {LIST_SYNTAX}" if param and param.is_list else ""

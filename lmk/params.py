@@ -224,6 +224,32 @@ def check_strategies(value) -> None:
         raise ValueError("names a strategy twice")
 
 
+def check_zoo_dir(path: str) -> None:
+    """A zoo folder: an existing folder holding a ``manifest.json`` (whether its models match the
+    notebook's ``DATA`` and ``SCALE`` is checked when the notebook reads it)."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise ValueError("is not an existing folder; build a zoo there with `python -m lmk.zoo build "
+                         "--scale full --zoo-dir DIR`")
+    if not (folder / "manifest.json").is_file():
+        raise ValueError("holds no manifest.json: it is not a zoo (build one with `python -m lmk.zoo "
+                         "build --scale full --zoo-dir DIR`)")
+
+
+def check_run_dir(path: str) -> None:
+    """A folder for training runs: a folder, or a path that does not exist yet (it is created)."""
+    target = Path(path).expanduser()
+    if target.exists() and not target.is_dir():
+        raise ValueError("exists and is not a folder; expected the folder of the training runs")
+
+
+def check_yin_videos(value) -> None:
+    """Three counts: Yin's training videos, validation videos and frames per video."""
+    if len(value) != 3:
+        raise ValueError(f"must give three counts (training videos, validation videos, frames per "
+                         f"video), got {len(value)}")
+
+
 def _data_root_rule(values: dict) -> str | None:
     data, root = values["DATA"], values["DATA_ROOT"]
     if root is None:
@@ -261,6 +287,14 @@ _TRAINING = {
     "N_TRAIN": _COUNT, "N_VAL": _COUNT, "EPOCHS": _COUNT, "BATCH_SIZE": _COUNT,
     "LR": Param(float, optional=True, positive=True),
     "USE_ZOO": Param(bool),   # read the experiment tables from the shipped converged models
+    # the zoo the tables are read from (None: the shipped one, fast scale); built on DATA at SCALE
+    "ZOO_DIR": Param(str, optional=True, path=True, check=check_zoo_dir,
+                     text="the folder of a zoo built by `python -m lmk.zoo build --scale full "
+                          "--zoo-dir DIR` (a manifest.json), or None"),
+    # the training runs' folder: a sub-folder per recipe, checkpoints every epoch, resumed
+    "RUN_DIR": Param(str, optional=True, path=True, check=check_run_dir,
+                     text="a folder (created if missing) for the training runs, or None"),
+    "N_SEEDS": Param(int, optional=True, positive=True),   # training seeds per multi-seed table row
 }
 NOTEBOOKS = {"00": "00_landmarks_data_metrics", "01": "01_quantization_error",
              "02": "02_heatmaps_2d_vs_1d", "03": "03_pixelshuffle_vs_deconv",
@@ -276,6 +310,7 @@ SPECS = {
            # a 2D head cannot be coarser than the stride-32 features: L / F >= 1/32
            "RATIOS_2D": Param(tuple, optional=True, item=float, minimum=1 / 32)},
     "03": {**COMMON, **_TRAINING, "FILTERS": _COUNT,
+           "COMPILE": Param(bool, optional=True),    # torch.compile the deployment path (None: at full scale)
            "STRATEGIES": Param((str, tuple), optional=True, item=str, check=check_strategies,
                                 text="strategies over 'S'/'D', as 'SSSS,SDSD' or ['SSSS', 'SDSD']")},
     "04": {**COMMON, **_TRAINING,
@@ -289,6 +324,10 @@ SPECS = {
            "STAGE_EPOCHS": Param(tuple, optional=True, item=int, minimum=0, check=check_stage_epochs,
                                  text="three epoch counts >= 0, one per ATPN training stage, e.g. [4, 1, 2]"),
            "N_VIDEOS": _COUNT,                                   # tracked validation videos
+           "YIN_EPOCHS": _COUNT,                 # epochs of each trained stage of Yin's trackers
+           "YIN_VIDEOS": Param(tuple, optional=True, item=int, positive=True, check=check_yin_videos,
+                               text="three counts > 0: Yin's training videos, validation videos and "
+                                    "frames per video, e.g. [6, 2, 64]"),
            "VIDEO": Param(int, minimum=0),                       # the video drawn frame by frame
            "VIDEO_ROOT": Param(str, optional=True, path=True, check=check_video_root,
                                text="a folder of 300VW videos (one sub-folder per video with vid.avi "

@@ -31,7 +31,7 @@ from . import recipes, store, zoo
 from .distributed import Ranks
 from .train import Execution
 
-__all__ = ["train_into", "epoch_overrides", "add_to_zoo", "RUN_FILE", "RESULT_FILE", "MODEL_FILE"]
+__all__ = ["train_into", "train_run", "merged", "epoch_overrides", "add_to_zoo", "RUN_FILE", "RESULT_FILE", "MODEL_FILE"]
 
 RUN_FILE, RESULT_FILE, MODEL_FILE = "run.json", "result.json", "model.pt"
 _EPOCH_KEYS = ("epochs", "stage_epochs", "detector_epochs", "refine_epochs")
@@ -84,6 +84,59 @@ def _claim(out: Path, record: dict) -> None:
                              f"{path}); train into another folder or delete this one")
 
 
+def merged(*overrides) -> dict | None:
+    """``{"model_args", "data", "train"}`` overrides merged section by section (later ones win)."""
+    out = {}
+    for o in overrides:
+        for section, changes in (o or {}).items():
+            out.setdefault(section, {}).update(changes)
+    return out or None
+
+
+def train_run(recipe, out_dir, scale: str = "fast", *, data: str = "synthetic", data_root=None,
+              seed: int | None = None, n_train: int | None = None, n_val: int | None = None,
+              epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
+              overrides: dict | None = None, device="auto", execution: Execution | None = None,
+              show_progress=False, on_error: str = "raise", prepared=None, zoo_dir=None):
+    """Train ``recipe`` into ``out_dir`` (checkpoints, ``run.json``, ``model.pt``), resuming there.
+
+    What :func:`train_into` does before it scores: the notebooks train their recipes through this
+    (:func:`lmk.experiments.train`) and score the returned model themselves.
+
+    Args:
+        recipe: a :class:`lmk.recipes.Recipe` or its name in :data:`lmk.recipes.RECIPES`.
+        lr, overrides, on_error, prepared: as :func:`lmk.recipes.run` (``overrides``: a notebook's
+            ``INPUT_SIZE``, ``FILTERS``, ``STAGE_EPOCHS`` ...; recorded in ``run.json``'s config).
+        the others: as :func:`train_into`.
+    Returns:
+        ``(result, record)``: the :class:`lmk.families.Result` and ``run.json``'s record on rank 0;
+        ``(None, None)`` on other ranks.
+    """
+    execution = execution or Execution()
+    ranks = execution.ranks or Ranks()
+    out = Path(out_dir)
+    name = recipe if isinstance(recipe, str) else recipe.name
+    sizes = dict(seed=seed, n_train=n_train, n_val=n_val, lr=lr, batch_size=batch_size)
+    cfg = recipes.configure(recipe, scale, **sizes, overrides=overrides)
+    overrides = merged(overrides, None if epochs is None else epoch_overrides(cfg, int(epochs)))
+    cfg = recipes.configure(recipe, scale, **sizes, overrides=overrides)
+    record = {"name": name, "scale": scale, "data": data, "data_root": None if data_root is None else str(data_root),
+              "config": cfg, "precision": execution.precision, "world_size": ranks.world_size}
+    if ranks.writer:
+        out.mkdir(parents=True, exist_ok=True)
+        _claim(out, record)
+        _write_json(record, out / RUN_FILE)
+    ranks.barrier()
+    res = recipes.run(recipe, scale, data=data, data_root=data_root, device=device,
+                      checkpoint_dir=out / "checkpoints", resume=True, show_progress=show_progress,
+                      on_error=on_error, prepared=prepared, overrides=overrides, zoo_dir=zoo_dir,
+                      execution=execution, **sizes)
+    if not ranks.writer:
+        return None, None
+    _save(res.model.state_dict(), out / MODEL_FILE)
+    return res, record
+
+
 def train_into(name: str, out_dir, scale: str = "fast", *, data: str = "synthetic", data_root=None,
                seed: int | None = None, n_train: int | None = None, n_val: int | None = None,
                epochs: int | None = None, batch_size: int | None = None, device="auto",
@@ -105,42 +158,29 @@ def train_into(name: str, out_dir, scale: str = "fast", *, data: str = "syntheti
         The zoo entry on rank 0 (without ``score``: ``run.json``'s record), None on other ranks.
     """
     execution = execution or Execution()
-    ranks = execution.ranks or Ranks()
-    out = Path(out_dir)
-    cfg = recipes.configure(name, scale, seed=seed, n_train=n_train, n_val=n_val, batch_size=batch_size)
-    overrides = None if epochs is None else epoch_overrides(cfg, int(epochs))
-    cfg = recipes.configure(name, scale, seed=seed, n_train=n_train, n_val=n_val, batch_size=batch_size,
-                            overrides=overrides)
-    record = {"name": name, "scale": scale, "data": data, "data_root": None if data_root is None else str(data_root),
-              "config": cfg, "precision": execution.precision, "world_size": ranks.world_size}
-    if ranks.writer:
-        out.mkdir(parents=True, exist_ok=True)
-        _claim(out, record)
-        _write_json(record, out / RUN_FILE)
-    ranks.barrier()
-    res = recipes.run(name, scale, seed=seed, data=data, data_root=data_root, device=device,
-                      checkpoint_dir=out / "checkpoints", resume=True, show_progress=show_progress,
-                      n_train=n_train, n_val=n_val, batch_size=batch_size, overrides=overrides,
-                      zoo_dir=zoo_dir, execution=execution)
-    if not ranks.writer:
+    res, record = train_run(name, out_dir, scale, data=data, data_root=data_root, seed=seed,
+                            n_train=n_train, n_val=n_val, epochs=epochs, batch_size=batch_size,
+                            device=device, execution=execution, show_progress=show_progress,
+                            zoo_dir=zoo_dir)
+    if res is None:
         return None
-    _save(res.model.state_dict(), out / MODEL_FILE)
     if not score:
         return record
-    entry = result_entry(res, out, command=command, threads=torch.get_num_threads())
+    out = Path(out_dir)
+    entry = result_entry(res, out, command=command, threads=torch.get_num_threads(), data=data)
     entry["execution"] = {"scale": scale, "data": data, "precision": execution.precision,
-                          "world_size": ranks.world_size, "device": str(device)}
+                          "world_size": (execution.ranks or Ranks()).world_size, "device": str(device)}
     _write_json(entry, out / RESULT_FILE)
     return entry
 
 
-def result_entry(res, folder, command: str = "", threads: int = 1) -> dict:
+def result_entry(res, folder, command: str = "", threads: int = 1, data: str = "synthetic") -> dict:
     """The zoo entry of a trained :class:`lmk.families.Result`; writes ``folder/<name>.pt``.
 
     Exactly as :func:`lmk.zoo.build_one` records it (:func:`lmk.zoo.entry_of`): the metrics are
     those of the float16 weights the entry ships, on the zoo's test and validation data.
     """
-    return zoo.entry_of(res, folder, command=command, threads=threads)
+    return zoo.entry_of(res, folder, command=command, threads=threads, data=data)
 
 
 def add_to_zoo(run_dir, zoo_dir=None) -> dict:

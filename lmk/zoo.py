@@ -19,11 +19,19 @@ told ``split="val"``::
     score_entry("n03_sdsd")                  # test faces: {"nme", "auc", "failure_rate", "baseline_nme", ...}
     predict("n03_sdsd", image, five_points=five)   # landmarks in the image's own RGB pixels
 
+A zoo holds one scale. ``build --scale full`` trains every recipe at its paper's input size and
+width (``"full"`` of :mod:`lmk.recipes`, on a GPU) into another folder, with a checkpoint folder
+per recipe under ``<zoo>/checkpoints/`` so that the same command resumes an interrupted build;
+each entry records the ``data`` it was trained on, the ``split`` and the ``scale``, ``verify``
+checks an entry against its recipe at that scale, and notebooks read such a zoo through
+``ZOO_DIR`` (refusing one whose data or scale is not theirs).
+
 Every function takes ``zoo_dir`` (default: ``$LMK_ZOO_DIR``, else the checkout's ``data/zoo/``;
 :mod:`lmk.store` reads and checks the files). Command line::
 
     python -m lmk.zoo list [--zoo-dir DIR]
     python -m lmk.zoo build [NAME ...] [--jobs 2] [--zoo-dir DIR]   # default: every recipe
+    python -m lmk.zoo build --scale full --zoo-dir DIR [--device cuda]   # a full-scale zoo
     python -m lmk.zoo verify [NAME ...] [--jobs 2] [--zoo-dir DIR]  # today's code gives the manifest's numbers
     python -m lmk.zoo migrate [--zoo-dir DIR] [--jobs 2]            # bring a manifest to this schema
                                                                     # (2 -> 3 rescores on the test faces)
@@ -32,6 +40,7 @@ Every function takes ``zoo_dir`` (default: ``$LMK_ZOO_DIR``, else the checkout's
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shlex
 import subprocess
@@ -55,7 +64,7 @@ from .scoring import summary
 from .store import ZooError, entry, manifest, names
 
 __all__ = ["ZooError", "names", "entry", "manifest", "load", "score", "score_dataset", "validation_dataset",
-           "test_dataset", "score_entry", "rescore", "entry_of", "predict", "predictor", "build", "build_one", "verify", "TOLERANCE",
+           "test_dataset", "score_entry", "rescore", "entry_of", "entry_scale", "predict", "predictor", "build", "build_one", "verify", "TOLERANCE",
            "TASK_TOLERANCE", "summary"]
 
 THRESHOLD = EARP_FAILURE_THRESHOLD
@@ -229,15 +238,18 @@ def _metrics_record(s: dict) -> dict:
     return {m: {k: v for k, v in r.items() if k != "nmes"} for m, r in s["methods"].items()}
 
 
-def build_one(name: str, zoo_dir=None, threads: int = 1, command: str = "") -> dict:
-    """Train recipe ``name`` at zoo scale on one CPU thread; write its weights; return its entry.
+def build_one(name: str, zoo_dir=None, threads: int = 1, command: str = "", scale: str = "zoo",
+              device="cpu") -> dict:
+    """Train recipe ``name`` at ``scale`` (zoo: on one CPU thread); write its weights; return its entry.
 
-    The metrics are those of the *shipped* float16 weights, reloaded into a float32 network.
+    The metrics are those of the *shipped* float16 weights, reloaded into a float32 network. At
+    full scale the run checkpoints into ``<zoo>/checkpoints/<name>/`` and resumes from there.
     """
     folder = store.zoo_dir(zoo_dir)
     folder.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
-    res = recipes.run(name, "zoo", threads=threads, device="cpu", zoo_dir=folder)
+    resumable = {} if scale == "zoo" else {"checkpoint_dir": folder / "checkpoints" / name, "resume": True}
+    res = recipes.run(name, scale, threads=threads, device=device, zoo_dir=folder, **resumable)
     return entry_of(res, folder, command=command, threads=threads)
 
 
@@ -267,13 +279,14 @@ def _environment() -> dict:
             "git_dirty": dirty}
 
 
-def entry_of(res, folder, command: str = "", threads: int = 1) -> dict:
+def entry_of(res, folder, command: str = "", threads: int = 1, data: str = "synthetic") -> dict:
     """The manifest entry of a trained :class:`lmk.families.Result`; writes ``folder/<name>.pt``.
 
     The weights are packed in float16 (a fine-tuning recipe ships only its ``stored`` parts); the
     metrics are those of those float16 weights reloaded into a float32 network, on the zoo's test
     and validation faces (:func:`rescore`'s fields). Used by :func:`build_one` and by a training
-    run's ``result.json`` (:mod:`lmk.runs`).
+    run's ``result.json`` (:mod:`lmk.runs`). ``data`` names the training data (``scale``: the
+    recipe's; ``split``: the split it trained on) as :func:`lmk.experiments.reads_zoo` reads them.
     """
     cfg = res.config
     name, family = cfg["name"], family_of(cfg)
@@ -295,6 +308,7 @@ def entry_of(res, folder, command: str = "", threads: int = 1) -> dict:
     h = res.history
     env = _environment()
     return {"name": name, "notebook": cfg["notebook"], "file": path.name, "recipe": cfg,
+            "data": data, "split": "train", "scale": cfg["scale"],
             "seed": cfg["train"]["seed"], "tags": cfg["tags"], "method": family.main_decoder(cfg),
             "norm": cfg["train"]["norm"], **scored,
             "mean_shape": shape.tolist(),
@@ -357,28 +371,46 @@ def _rescore_all(entries: dict, zoo_dir=None, jobs: int = 2, log=print) -> dict:
     return out
 
 
-def build(selected=None, jobs: int = 2, zoo_dir=None, log=print) -> dict:
-    """Train the ``selected`` recipes (default: all) in ``jobs`` one-thread processes."""
+def entry_scale(e: dict) -> str:
+    """The scale an entry was trained at (entries that do not record it: their recipe's)."""
+    return e.get("scale", e["recipe"].get("scale", "zoo"))
+
+
+def build(selected=None, jobs: int = 2, zoo_dir=None, log=print, scale: str = "zoo", device=None,
+          threads: int = 1) -> dict:
+    """Train the ``selected`` recipes (default: all) at ``scale`` in ``jobs`` processes of
+    ``threads`` threads each, on ``device`` (default: the CPU at zoo scale, else the best there is).
+
+    A zoo holds one scale: building into a zoo with entries of another scale is refused.
+    """
     folder = store.zoo_dir(zoo_dir)
+    if scale not in ("zoo", "full"):
+        raise ZooError(f"a zoo is built at scale 'zoo' or 'full', not {scale!r}")
     folder.mkdir(parents=True, exist_ok=True)
+    other = sorted(n for n, e in manifest(folder).items() if entry_scale(e) != scale)
+    if other:
+        raise ZooError(f"zoo {folder} holds {len(other)} entries of another scale than {scale!r} "
+                       f"({', '.join(other[:3])}{' ...' if len(other) > 3 else ''}); a zoo holds one "
+                       f"scale: build into another --zoo-dir")
     selected = list(selected or recipes.RECIPES)
     unknown = [n for n in selected if n not in recipes.RECIPES]
     if unknown:
         raise ZooError(f"unknown recipe(s) {', '.join(unknown)}; known: {', '.join(recipes.RECIPES)}")
     command = " ".join(["python -m lmk.zoo"] + [shlex.quote(a) for a in sys.argv[1:]])
     failed = {}
-    for wave in _waves(selected):
-        _build_wave(wave, jobs, folder, command, failed, log)
+    device = device or ("cpu" if scale == "zoo" else "auto")
+    for wave in _waves(selected, scale):
+        _build_wave(wave, jobs, folder, command, failed, log, scale, device, threads)
     if failed:
         raise ZooError("zoo build failed for " + "; ".join(f"{n} ({why})" for n, why in failed.items()))
     return manifest(folder)
 
 
-def _waves(selected: list[str]) -> list[list[str]]:
+def _waves(selected: list[str], scale: str = "zoo") -> list[list[str]]:
     """``selected`` in waves: a recipe that starts from another zoo entry comes after it."""
     remaining, waves = list(selected), []
     while remaining:
-        base_of = {n: recipes.RECIPES[n].config("zoo")["train"].get("init_from") for n in remaining}
+        base_of = {n: recipes.RECIPES[n].config(scale)["train"].get("init_from") for n in remaining}
         wave = [n for n in remaining if base_of[n] not in remaining]
         if not wave:
             raise ZooError(f"zoo recipes start from each other in a cycle: {remaining}")
@@ -387,9 +419,9 @@ def _waves(selected: list[str]) -> list[list[str]]:
     return waves
 
 
-def _build_wave(selected, jobs, folder, command, failed, log) -> None:
+def _build_wave(selected, jobs, folder, command, failed, log, scale="zoo", device="cpu", threads=1) -> None:
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(build_one, n, folder, 1, command): n for n in selected}
+        futures = {pool.submit(build_one, n, folder, threads, command, scale, device): n for n in selected}
         for fut in progress(as_completed(futures), total=len(futures), desc="zoo build"):
             try:
                 e = fut.result()
@@ -496,9 +528,11 @@ def _check_one(name: str, zoo_dir=None) -> tuple[list[str], str | None]:
     model, e = load(name, zoo_dir)
     if name not in recipes.RECIPES:
         return [f"{name}: no recipe of that name any more (remove the entry or rebuild)"], None
-    if recipes.RECIPES[name].config("zoo") != e["recipe"]:
-        return [f"{name}: its recipe changed since the weights were built; rebuild it "
-                f"with `python -m lmk.zoo build {name}`"], None
+    scale = entry_scale(e)
+    if recipes.RECIPES[name].config(scale) != e["recipe"]:
+        again = f"python -m lmk.zoo build {name}" + ("" if scale == "zoo" else f" --scale {scale}")
+        return [f"{name}: its recipe at {scale} scale changed since the weights were built; rebuild it "
+                f"with `{again}`"], None
     problems, lines = [], {}
     for split, record in (("test", e), ("val", e["validation"])):
         found, lines[split] = _check_split(name, model, e, record, split)
@@ -550,9 +584,16 @@ def main(argv=None) -> int:
     zoo_opt = argparse.ArgumentParser(add_help=False)
     zoo_opt.add_argument("--zoo-dir", default=argparse.SUPPRESS, help="the zoo folder")
     sub.add_parser("list", parents=[zoo_opt], help="the shipped models and their numbers")
-    b = sub.add_parser("build", parents=[zoo_opt], help="train recipes at zoo scale into the zoo")
+    b = sub.add_parser("build", parents=[zoo_opt], help="train recipes at zoo (or full) scale into the zoo")
     b.add_argument("names", nargs="*", help="recipes to build (default: all)")
-    b.add_argument("--jobs", type=_positive, default=2, help="parallel one-thread jobs (default 2)")
+    b.add_argument("--jobs", type=_positive, default=None,
+                   help="parallel jobs (default 2 at zoo scale, one thread each; 1 at full scale)")
+    b.add_argument("--scale", choices=("zoo", "full"), default="zoo",
+                   help="zoo: the shipped CPU models; full: each paper's input size and width (a GPU), "
+                        "into another --zoo-dir, resumed from <zoo>/checkpoints/ when run again")
+    b.add_argument("--device", default=None, help="cpu, cuda, auto (default: cpu at zoo scale, else auto)")
+    b.add_argument("--threads", type=_positive, default=None,
+                   help="torch CPU threads of each job (default 1 at zoo scale, else all cores / jobs)")
     v = sub.add_parser("verify", parents=[zoo_opt], help="check that today's code reproduces the manifest")
     v.add_argument("names", nargs="*")
     v.add_argument("--jobs", type=_positive, default=2, help="parallel one-thread processes (default 2)")
@@ -575,7 +616,11 @@ def _command(args) -> int:
                   f"{100 * e['baseline_nme']:5.2f} %  {e.get('bytes', 0) / 1e6:4.2f} MB  {e.get('seconds', 0):5.0f} s")
         return 0
     if args.command == "build":
-        build(args.names or None, jobs=args.jobs, zoo_dir=args.zoo_dir)
+        full = args.scale != "zoo"
+        jobs = args.jobs or (1 if full else 2)
+        threads = args.threads or (max(1, (os.cpu_count() or 1) // jobs) if full else 1)
+        build(args.names or None, jobs=jobs, zoo_dir=args.zoo_dir, scale=args.scale, device=args.device,
+              threads=threads)
         return 0
     if args.command == "migrate":
         old, new = store.migrate_manifest(

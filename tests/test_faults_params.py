@@ -44,7 +44,8 @@ def _injected(value):
 
 # ----------------------------------------------------------------------------- list values
 def test_the_list_parameters_are_these():
-    assert LISTS == {"RATIOS_1D": "02", "RATIOS_2D": "02", "STRATEGIES": "03", "STAGE_EPOCHS": "06"}
+    assert LISTS == {"RATIOS_1D": "02", "RATIOS_2D": "02", "STRATEGIES": "03", "STAGE_EPOCHS": "06",
+                     "YIN_VIDEOS": "06"}
     for name in {n for spec in SPECS.values() for n in spec}:   # one reading for every notebook
         assert len({spec[name].is_list for spec in SPECS.values() if name in spec}) == 1, name
 

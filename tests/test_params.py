@@ -16,7 +16,8 @@ NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 GOOD = {"SCALE": "fast", "SEED": 0, "DEVICE": "auto", "DATA": "synthetic", "DATA_ROOT": None,
         "ON_ERROR": "raise", "RESULTS": None, "SHOW_PROGRESS": False, "INPUT_SIZE": None,
         "N_TRAIN": None, "N_VAL": None, "EPOCHS": None, "BATCH_SIZE": None, "LR": None,
-        "USE_ZOO": True, "FILTERS": None, "STRATEGIES": None}
+        "USE_ZOO": True, "ZOO_DIR": None, "RUN_DIR": None, "N_SEEDS": None, "FILTERS": None,
+        "STRATEGIES": None, "COMPILE": None}
 
 
 def _ns(**over):
@@ -78,7 +79,7 @@ def test_strategies_as_string_or_sequence():
 
 
 def test_ratios_of_notebook_02():
-    ns = {n: v for n, v in _ns().items() if n not in ("FILTERS", "STRATEGIES")}
+    ns = {n: v for n, v in _ns().items() if n not in ("FILTERS", "STRATEGIES", "COMPILE")}
     ok = validate("02", {**ns, "RATIOS_1D": [0.25, 1, 3], "RATIOS_2D": (0.25, np.float32(0.5))})
     assert ok["RATIOS_1D"] == [0.25, 1, 3]
     for name, value, match in [("RATIOS_1D", (), "is empty"), ("RATIOS_1D", (1, -2), "item -2 out of range"),
