@@ -102,3 +102,27 @@ def test_inline_crop_would_change_the_size():
         plt.close(fig)
         widths.append(struct.unpack(">I", buf.getvalue()[16:20])[0])
     assert widths[0] != widths[1]
+
+
+def test_explore_shows_a_redraw_error_in_place_of_the_figure(monkeypatch):
+    import IPython.display
+
+    shown = []
+
+    class Handle:
+        def update(self, obj):
+            shown.append(obj)
+
+    monkeypatch.setattr(IPython.display, "display",
+                        lambda *objs, display_id=None, **kw: Handle() if display_id else None)
+
+    def view(k=0):
+        if k > 1:
+            raise ValueError(f"k must be at most 1, got {k}")
+        return viz.subplots(width=4, height=2)[0]
+
+    slider = IntSlider(value=0, min=0, max=3)
+    viz.explore(view, k=slider)
+    with pytest.raises(ValueError, match="at most 1"):
+        slider.value = 2
+    assert shown[-1].data == "ValueError: k must be at most 1, got 2"

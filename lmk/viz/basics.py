@@ -380,6 +380,8 @@ def explore(fn, **controls):
 
     The figure is saved whole, at its own size (not cropped to its contents as the inline
     backend does), so every view has the same pixel size and nothing jumps while a slider moves.
+    An error while redrawing replaces the figure with its message (and is raised, for the log):
+    a widget callback has no cell to show a traceback in.
 
     Args:
         fn: called as ``fn(**{name: control.value})``; returns a matplotlib ``Figure`` (and
@@ -389,7 +391,7 @@ def explore(fn, **controls):
     import io
 
     import matplotlib.pyplot as plt
-    from IPython.display import Image, display
+    from IPython.display import Image, Pretty, display
     from ipywidgets import HBox
 
     def render():
@@ -405,7 +407,11 @@ def explore(fn, **controls):
     handle = display(render(), display_id=True)
 
     def redraw(_change):
-        handle.update(render())
+        try:
+            handle.update(render())
+        except Exception as exc:  # shown where the figure was: a callback's errors reach no cell
+            handle.update(Pretty(f"{type(exc).__name__}: {exc}"))
+            raise
 
     for control in controls.values():
         control.observe(redraw, "value")
