@@ -20,12 +20,12 @@ import pytest
 
 from lmk import recipes
 from lmk.course import ROOT, find_notebooks, run_course, run_folder
-from lmk.params import ParameterError
+from lmk.params import SPECS, ParameterError
 from lmk.runs import MODEL_FILE, RUN_FILE
 
 TINY = {"SCALE": "full", "DEVICE": "auto", "N_TRAIN": 4, "N_VAL": 4, "BATCH_SIZE": 2, "EPOCHS": 1,
         "N_SEEDS": 1, "STAGE_EPOCHS": [1, 1, 1], "YIN_EPOCHS": 1, "YIN_VIDEOS": [2, 1, 8], "N_VIDEOS": 1,
-        "COMPILE": False}
+        "COMPILE": False, "CASCADES": 1}
 TRAINING = ["02", "03", "04", "05", "06"]
 
 
@@ -60,7 +60,8 @@ def test_training_notebooks_run_at_full_scale_on_tiny_data_and_resume(tmp_path):
 
     # --resume: the same run again reads every finished recipe back (no checkpoint is rewritten)
     stamps = {p: p.stat().st_mtime_ns for p in (run / "04_cropnet_gradients").rglob("last.pt")}
-    run_course(TINY, only=["04"], run_dir=run, resume=True, log=lines.append)
+    run_course({k: v for k, v in TINY.items() if k in SPECS["04"]}, only=["04"], run_dir=run, resume=True,
+               log=lines.append)
     assert stamps and {p: p.stat().st_mtime_ns for p in stamps} == stamps
 
 

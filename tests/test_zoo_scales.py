@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import pytest
+import torch
 
 from lmk import experiments, recipes, store, zoo
+from lmk.families import base as families_base
 from lmk.params import ParameterError
 
 NAME = "n03_sdsd"
@@ -74,3 +77,28 @@ def test_seeds_of_a_table_row():
     assert experiments.seeds(2, 5, zoo=False, fast=False) == (5, 6)
     with pytest.raises(ParameterError, match="N_SEEDS=4: the zoo has 3 seeds"):
         experiments.seeds(4, 0, zoo=True, fast=True)
+
+
+@pytest.mark.heavy
+def test_a_full_scale_zoo_is_built_resumed_and_verified_at_full_scale(tmp_path, monkeypatch):
+    """``build --scale full`` in one process on a recipe whose full scale is shrunk to 4 faces,
+    scored on 16 test and 16 validation faces instead of the zoo's 256 of each."""
+    name = "n02_1d_r025"
+    r = recipes.RECIPES[name]
+    tiny = {**r.scales["full"], "data": {**r.scales["full"].get("data", {}), "n_train": 4, "n_val": 4},
+            "train": {**r.scales["full"].get("train", {}), "epochs": 1, "batch_size": 2}}
+    monkeypatch.setitem(recipes.RECIPES, name, dataclasses.replace(r, scales={**r.scales, "full": tiny}))
+    monkeypatch.setattr(families_base, "TEST_N", 16)
+    monkeypatch.setattr(families_base, "VAL_N", 16)
+    folder = tmp_path / "zoo"
+    e = zoo.build_one(name, folder, threads=torch.get_num_threads(), scale="full")
+    assert (e["scale"], e["data"], e["split"]) == ("full", "synthetic", "train")
+    assert e["recipe"]["data"]["input_size"] == 256 and e["test"]["split"] == "test"
+    last = folder / "checkpoints" / name / "last.pt"
+    assert last.is_file()
+    store.write_manifest({name: e}, folder)
+    assert experiments.reads_zoo(True, folder, "synthetic", "full")
+    assert zoo.verify([name], zoo_dir=folder, log=lambda *_: None) == []
+    stamp = last.stat().st_mtime_ns                          # built again: read back, not retrained
+    assert zoo.build_one(name, folder, scale="full")["history"] == e["history"]
+    assert last.stat().st_mtime_ns == stamp
