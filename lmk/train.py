@@ -331,13 +331,6 @@ _NO_BUFFER_BROADCAST = ({"forward_sync_buffers": False} if "forward_sync_buffers
                         inspect.signature(DistributedDataParallel.__init__).parameters else {"broadcast_buffers": False})
 
 
-def _local_gradients(state, bucket):
-    """A DDP communication hook that all-reduces nothing (a negative control's unsynced gradients)."""
-    future = torch.futures.Future()
-    future.set_result(bucket.buffer())
-    return future
-
-
 def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epochs: int = 40,
         lr: float = 1e-3, milestones=None, gamma: float = 0.1, batch_size: int = 16,
         num_workers: int = 0, device="auto", seed: int = 0, amp: bool = False,
@@ -513,11 +506,9 @@ def fit(model: nn.Module, train_data, val_data=None, *, loss_fn, decode_fn, epoc
 
         with frozen_parameters(model, frozen, frozen_norms):   # for this run only, even if it fails
             net = model
-            if ranks.distributed:              # after freezing: DDP syncs the trained parameters only
+            if ranks.distributed and "gradients" in ranks.synced:   # after freezing: DDP syncs trained parameters
                 net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None,
                                               **_NO_BUFFER_BROADCAST)
-                if "gradients" not in ranks.synced:
-                    net.register_comm_hook(None, _local_gradients)
             bar = progress(range(start, epochs + 1), disable=show_progress is not True, desc="fit", total=epochs,
                            initial=start - 1)
             for epoch in bar:
