@@ -16,6 +16,9 @@ The folder ``out_dir`` then holds:
 Under ``torchrun`` every process calls :func:`train_into` with its :class:`lmk.distributed.Ranks`;
 all of them train (DistributedDataParallel, :mod:`lmk.train`) and rank 0 alone writes.
 ``python -m lmk.recipes train NAME ...`` is the command line of this function.
+:func:`train_run` is its first half (the folder, checkpoints, ``run.json`` and ``model.pt``,
+returning the trained :class:`lmk.families.Result` unscored): the notebooks train their recipes
+through it (:func:`lmk.experiments.train`), one folder per recipe under their ``RUN_DIR``.
 """
 
 from __future__ import annotations
