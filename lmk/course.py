@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .experiments import reads_zoo
 from .params import RULES, SPECS, Param, ParameterError, check_namespace
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
@@ -271,6 +272,9 @@ def run_course(params: dict, only=None, out_dir=None, notebooks_dir=None, log=pr
     notebooks_dir = Path(notebooks_dir or ROOT / "notebooks")
     notebooks = find_notebooks(notebooks_dir, only)
     plan = check_course_params(params, notebooks, specs)
+    if params.get("ZOO_DIR") is not None:     # a zoo of other data or scale: refused before any run
+        reads_zoo(params.get("USE_ZOO", True), params["ZOO_DIR"], params.get("DATA", "synthetic"),
+                  params.get("SCALE", "fast"))
     folder = run_folder(out_dir, run_dir, resume)
 
     import papermill  # deferred: seconds to import, not needed to reject a bad parameter

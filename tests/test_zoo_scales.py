@@ -9,7 +9,7 @@ import shutil
 import pytest
 import torch
 
-from lmk import experiments, recipes, store, zoo
+from lmk import course, experiments, recipes, store, zoo
 from lmk.families import base as families_base
 from lmk.params import ParameterError
 
@@ -50,6 +50,14 @@ def test_a_zoo_dir_must_match_the_notebooks_data_and_scale(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ParameterError, match="holds no models"):
         experiments.reads_zoo(True, tmp_path / "empty", "synthetic", "full")
+
+
+def test_the_course_refuses_a_zoo_of_another_scale_before_it_runs(tmp_path, capsys):
+    shipped_like = _zoo(tmp_path / "zoo")
+    assert course.main(["--scale", "full", "--only", "03", "-p", "ZOO_DIR", str(shipped_like),
+                        "--out", str(tmp_path / "runs")]) == 2
+    assert "entry n03_sdsd was trained on synthetic data at zoo scale" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_verify_checks_an_entry_against_its_recipe_at_its_own_scale(tmp_path):
