@@ -217,7 +217,8 @@ def _namespace(**changes):
     ns = {"SCALE": "fast", "SEED": 0, "DEVICE": "cpu", "DATA": "synthetic", "DATA_ROOT": None,
           "ON_ERROR": "raise", "RESULTS": None, "SHOW_PROGRESS": False, "USE_ZOO": True, "INPUT_SIZE": None,
           "N_TRAIN": None, "N_VAL": None, "STAGE_EPOCHS": None, "LR": None, "BATCH_SIZE": None,
-          "N_VIDEOS": None, "VIDEO": 0, "VIDEO_ROOT": None}
+          "N_VIDEOS": None, "VIDEO": 0, "VIDEO_ROOT": None, "ZOO_DIR": None, "RUN_DIR": None,
+          "N_SEEDS": None, "YIN_EPOCHS": None, "YIN_VIDEOS": None}
     return {**ns, **changes}
 
 

@@ -130,7 +130,7 @@ def test_verify_names_an_entry_whose_numbers_moved_or_whose_recipe_changed(tiny_
                                                    changed.tags, changed.data,
                                                    {**changed.train, "lr": 5e-3}, {}))
     problems = zoo.verify(["tiny_sd"], folder, log=lambda *a: None)
-    assert problems and "recipe changed" in problems[0]
+    assert problems and "recipe at zoo scale changed" in problems[0]
 
 
 def test_corrupt_or_missing_weights_name_the_file_and_the_fix(tiny_zoo):
