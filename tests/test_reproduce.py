@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
 
-from lmk import compare, reproduce, store
+from lmk import reproduce, store
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -32,16 +33,42 @@ def test_every_effect_reads_existing_entries_and_uses_the_right_test():
                 assert shared, f"{eff.effect}: {a} and {b} share no weights, so they are not pairs"
 
 
-def test_judge_recomputes_each_row_independently():
+def _read(entry: dict, read: str) -> float:
+    """A figure of an entry by hand: the manifest's own fields, without lmk.reproduce.value."""
+    if read.startswith("nme"):
+        method = entry["method"] if read == "nme" else read.split(":", 1)[1]
+        return entry["metrics"][method]["nme"]
+    if read == "baseline_nme":
+        return entry["baseline_nme"]
+    keys = read.split(".")
+    return entry["task_metrics"][keys[0]] if len(keys) == 1 else entry["task_metrics"][keys[0]][keys[1]]
+
+
+def test_each_row_equals_scipy_on_the_manifest_figures():
     entries = store.manifest()
     for r in reproduce.judge(entries=entries):
         eff = r["effect"]
-        a = [reproduce.value(entries[n], eff.read_a) for n in eff.a]
-        b = [reproduce.value(entries[n], eff.read_b) for n in eff.b]
-        c = compare.paired_t(a, b) if eff.paired else compare.welch(a, b)
-        assert (r["comparison"].diff, r["comparison"].low) == pytest.approx((c.diff, c.low), nan_ok=True)
-        if min(len(a), len(b)) < 3:
-            assert r["verdict"] == "no claim"
+        a = np.array([_read(entries[n], eff.read_a) for n in eff.a])
+        b = np.array([_read(entries[n], eff.read_b) for n in eff.b])
+        assert r["comparison"].diff == pytest.approx(a.mean() - b.mean(), abs=1e-12)
+        if min(a.size, b.size) < 3:
+            assert r["verdict"] == "no claim", eff.effect
+            continue
+        ref = stats.ttest_rel(a, b) if eff.paired else stats.ttest_ind(a, b, equal_var=False)
+        ci = ref.confidence_interval(0.95)
+        assert (r["comparison"].low, r["comparison"].high) == pytest.approx((ci.low, ci.high), rel=1e-9)
+        found = "level" if ci.low <= 0 <= ci.high else ("lower" if ci.high < 0 else "higher")
+        expected = {("lower", "lower"): "reproduces", ("higher", "higher"): "reproduces",
+                    ("lower", "higher"): "opposite", ("higher", "lower"): "opposite",
+                    ("level", "level"): "consistent"}.get((found, eff.expect))
+        if eff.expect == "none":
+            assert r["verdict"].startswith("no paper figure"), eff.effect
+        elif found == "level":
+            assert r["verdict"] == ("consistent" if eff.expect == "level" else "not shown"), eff.effect
+        elif eff.expect == "level":
+            assert r["verdict"] == f"differs ({found})", eff.effect
+        else:
+            assert r["verdict"] == expected, eff.effect
 
 
 def test_verdict_words_follow_the_paper_direction():

@@ -138,9 +138,7 @@ class XiaATPN(TrackingScores, Family):
         self.check_config(cfg)
         start = time.perf_counter()
         t = cfg["train"]
-        train_src, val_src = self._opened(cfg, data, data_root, on_error, prepared, execution)
-        layout = layout_for(len(train_src[0]["landmarks"]))
-        cfg["model_args"]["num_landmarks"] = layout.num_points
+        train_src, val_src, layout = self._opened(cfg, data, data_root, on_error, prepared, execution)
         sets = atpn_datasets(cfg, train_src, val_src, seed=t["seed"], augment=augment_of(cfg))
         shape = mean_shape(sets["plain"])
         pose0 = mean_pose(sets["plain"]) if sets["faces"].has_pose else None

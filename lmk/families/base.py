@@ -179,9 +179,7 @@ class Family:
         self.check_config(cfg)
         start = time.perf_counter()
         t = cfg["train"]
-        train_src, val_src = self._opened(cfg, data, data_root, on_error, prepared, execution)
-        layout = layout_for(len(train_src[0]["landmarks"]))
-        cfg["model_args"]["num_landmarks"] = layout.num_points
+        train_src, val_src, layout = self._opened(cfg, data, data_root, on_error, prepared, execution)
         train_set, val_set = self.datasets(cfg, train_src, val_src, seed=t["seed"])
         plain = LandmarkDataset(train_src, augment=None, input_size=cfg["data"]["input_size"],
                                 mode=cfg["data"]["mode"])
@@ -204,6 +202,8 @@ class Family:
                       val_set, train_set)
 
     def _opened(self, cfg, data, data_root, on_error, prepared, execution=None) -> tuple:
+        """``(train, val, layout)`` sources of a run, checked non-empty; the config's network is
+        set to the data's number of landmarks (``model_args.num_landmarks``)."""
         cache = {"cache_dir": execution.data_cache, "workers": execution.num_workers or 0} \
             if getattr(execution, "data_cache", None) else {}
         train_src, val_src = prepared or self.sources(cfg, data, data_root, on_error=on_error, **cache)
@@ -211,7 +211,9 @@ class Family:
             which = "training" if len(train_src) == 0 else "validation"
             raise ValueError(f"recipe {cfg['name']}: no usable {which} faces in DATA={data!r} "
                              f"(root {data_root}); see the skipped files")
-        return train_src, val_src
+        layout = layout_for(len(train_src[0]["landmarks"]))
+        cfg["model_args"]["num_landmarks"] = layout.num_points
+        return train_src, val_src, layout
 
     def load_base(self, model, name: str, stored, zoo_dir=None) -> str:
         """Copy zoo model ``name`` into ``model``, all but the ``stored`` prefixes this recipe trains
@@ -231,10 +233,6 @@ class Family:
         n, seed = (VAL_N, VAL_SEED) if check_split(split) == "val" else (TEST_N, TEST_SEED)
         return {"split": split, "n": n, "seed": seed}
 
-    def zoo_validation(self, cfg: dict) -> dict:
-        """:meth:`zoo_faces` of the validation split."""
-        return self.zoo_faces(cfg, "val")
-
     def evaluation_set(self, cfg: dict, split: str = "val", n: int | None = None,
                        seed: int | None = None) -> LandmarkDataset:
         """The zoo's validation or test faces of a config (no augmentation)."""
@@ -243,10 +241,6 @@ class Family:
         seed = faces["seed"] if seed is None else seed
         return LandmarkDataset(list(_eval_source(d["render_size"], d["difficulty"], n, seed, split)),
                                d["input_size"], mode=d.get("mode", "crop"), margin=d.get("margin", 0.2))
-
-    def validation_set(self, cfg: dict, n: int | None = None, seed: int | None = None) -> LandmarkDataset:
-        """The zoo's validation faces of a config (no augmentation)."""
-        return self.evaluation_set(cfg, "val", n, seed)
 
     def flip_methods(self, cfg: dict) -> tuple[str, ...]:
         """Decoders the zoo also scores with Earp's flip test-time averaging (``train.flip_test``)."""

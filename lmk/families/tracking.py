@@ -13,6 +13,7 @@ import numpy as np
 
 from ..data import SynthVideos
 from ..track import Tracker, summarize
+from .base import check_split
 
 __all__ = ["VIDEO_VAL_SEED", "VIDEO_VAL_N", "VIDEO_VAL_T", "VIDEO_TEST_SEED", "VIDEO_TEST_N", "zoo_videos",
            "render_videos", "validation_videos", "evaluation_videos", "TrackingScores"]
@@ -26,9 +27,7 @@ monitoring or choice reads (training videos are seeds 100 and 101, validation 7)
 
 def zoo_videos(split: str = "val") -> dict:
     """``{"split", "n", "seed", "frames"}`` of the zoo's validation or test videos."""
-    if split not in ("val", "test"):
-        raise ValueError(f"evaluation split must be one of ('val', 'test'), got {split!r}")
-    n, seed = (VIDEO_VAL_N, VIDEO_VAL_SEED) if split == "val" else (VIDEO_TEST_N, VIDEO_TEST_SEED)
+    n, seed = (VIDEO_VAL_N, VIDEO_VAL_SEED) if check_split(split) == "val" else (VIDEO_TEST_N, VIDEO_TEST_SEED)
     return {"split": split, "n": n, "seed": seed, "frames": VIDEO_VAL_T}
 
 
